@@ -1,0 +1,120 @@
+"""Websocket edge of the chat: parse htmx ws frames, run latency.pipeline, send HTML fragments."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+from latency.conversations import (
+    conversation_get_for_user,
+    conversation_history,
+    message_finish,
+    message_pair_start,
+)
+from latency.models import Message
+from latency.pipeline import ChatRequest, DoneEvent, ErrorEvent, TokenEvent, pipeline_run
+
+TEMPLATE = "chat/conversation.html"
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.answer_task: asyncio.Task[None] | None = None
+        self.conversation = await conversation_get_for_user(
+            conversation_id=int(self.scope["url_route"]["kwargs"]["conversation_id"]),
+            user=self.scope["user"],
+        )
+        await self.accept()
+        if self.conversation is None:
+            await self.notice_send("This conversation does not exist, or it is not yours.")
+            await self.close(code=4404)
+
+    async def disconnect(self, code: int) -> None:
+        await self.answer_cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        received_at = time.perf_counter()
+        if text_data is None:
+            return await self.notice_send("Binary frames are not supported.")
+        if len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES:
+            return await self.notice_send("That message is too large to send.")
+        try:
+            frame = json.loads(text_data)
+            assert isinstance(frame, dict)
+        except (ValueError, AssertionError):
+            return await self.notice_send("The server could not read that message.")
+        if frame.get("action") == "stop":
+            return await self.answer_cancel()
+        text = frame.get("message")
+        if not isinstance(text, str) or not text.strip():
+            return await self.notice_send("Type a message first.")
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+            limit = settings.CHAT_MAX_MESSAGE_CHARS
+            return await self.notice_send(f"Messages are limited to {limit} characters.")
+        if self.answer_task and not self.answer_task.done():
+            return await self.notice_send("Wait for the answer to finish, or press Stop.")
+        self.answer_task = asyncio.create_task(self.answer_stream(text.strip(), received_at))
+
+    async def answer_stream(self, text: str, received_at: float) -> None:
+        question, answer = await message_pair_start(conversation=self.conversation, text=text)
+        history = await conversation_history(conversation=self.conversation)
+        await self.fragment_send("exchange", question=question, answer=answer)
+        request = ChatRequest(
+            messages=history,
+            received_at=received_at,
+            feature=self.conversation.feature,
+            user_id=self.conversation.user_id,
+        )
+        parts: list[str] = []
+        try:
+            async for event in pipeline_run(request=request):
+                if isinstance(event, TokenEvent):
+                    parts.append(event.text)
+                    if answer.ttft_ms is None:
+                        answer.ttft_ms = event.ttft_ms
+                    await self.send(
+                        text_data=f'<span id="msg-{answer.id}-text" hx-swap-oob="beforeend">'
+                        f"{escape(event.text)}</span>"
+                    )
+                elif isinstance(event, DoneEvent):
+                    await message_finish(
+                        message=answer, content=event.text, state=Message.State.DONE,
+                        model=event.model, endpoint_label=event.endpoint_label,
+                        ttft_ms=event.ttft_ms, total_ms=event.total_ms, cache=event.cache,
+                    )
+                elif isinstance(event, ErrorEvent):
+                    await message_finish(
+                        message=answer, content=event.text, state=Message.State.FAILED,
+                        error=event.message,
+                        total_ms=round((time.perf_counter() - received_at) * 1000, 3),
+                    )
+                    await self.notice_send(event.message)
+        except asyncio.CancelledError:
+            await asyncio.shield(message_finish(
+                message=answer, content="".join(parts), state=Message.State.STOPPED,
+                total_ms=round((time.perf_counter() - received_at) * 1000, 3),
+            ))
+            with contextlib.suppress(Exception):
+                await self.fragment_send("answer_final", answer=answer)
+            raise
+        await self.fragment_send("answer_final", answer=answer)
+
+    async def answer_cancel(self) -> None:
+        task, self.answer_task = self.answer_task, None
+        if task and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def notice_send(self, text: str) -> None:
+        await self.fragment_send("notice", notice=text)
+
+    async def fragment_send(self, partial: str, **context: object) -> None:
+        await self.send(text_data=render_to_string(f"{TEMPLATE}#{partial}", context))

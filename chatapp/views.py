@@ -1,0 +1,44 @@
+"""Pages: sign-up, the conversation list, and a conversation's chat page."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from latency.models import Conversation
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("conversation_list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        conversation = Conversation.objects.create(user=request.user)
+        return redirect("conversation_detail", conversation_id=conversation.id)
+    conversations = Conversation.objects.filter(user=request.user)[:200]
+    return render(request, "chat/conversation_list.html", {"conversations": conversations})
+
+
+@login_required
+def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, id=conversation_id, user=request.user)
+    return render(
+        request,
+        "chat/conversation.html",
+        {
+            "conversation": conversation,
+            "messages": conversation.messages.all(),
+            "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        },
+    )

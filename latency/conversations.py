@@ -1,0 +1,50 @@
+"""Conversations and their messages: what the chat edge reads and writes, owner-checked."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from latency.models import Conversation, Message
+
+HISTORY_MESSAGES = 20
+
+
+async def conversation_get_for_user(
+    *, conversation_id: int, user: AbstractBaseUser
+) -> Conversation | None:
+    """The conversation if it exists and belongs to this user; None otherwise (no hint which)."""
+    if not user.is_authenticated:
+        return None
+    return await Conversation.objects.filter(id=conversation_id, user_id=user.pk).afirst()
+
+
+async def conversation_history(*, conversation: Conversation) -> list[dict[str, str]]:
+    """The recent turns as chat messages, oldest first, skipping answers that failed."""
+    rows = [
+        message
+        async for message in conversation.messages.exclude(state=Message.State.FAILED)
+        .exclude(content="")
+        .order_by("-created_at", "-id")[:HISTORY_MESSAGES]
+    ]
+    return [{"role": m.role, "content": m.content} for m in reversed(rows)]
+
+
+async def message_pair_start(*, conversation: Conversation, text: str) -> tuple[Message, Message]:
+    """Save the user's message and an empty streaming answer, so nothing is lost if we fail."""
+    question = await Message.objects.acreate(
+        conversation=conversation, role=Message.Role.USER, content=text
+    )
+    answer = await Message.objects.acreate(
+        conversation=conversation, role=Message.Role.ASSISTANT, state=Message.State.STREAMING
+    )
+    if conversation.title == "New conversation":
+        conversation.title = text[:60] + ("…" if len(text) > 60 else "")
+    await conversation.asave(update_fields=["title", "updated_at"])
+    return question, answer
+
+
+async def message_finish(*, message: Message, **fields: object) -> Message:
+    for name, value in fields.items():
+        setattr(message, name, value)
+    await message.asave()
+    return message
