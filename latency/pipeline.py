@@ -67,8 +67,10 @@ Event = StageEvent | TokenEvent | DoneEvent | ErrorEvent
 
 def _model_choose(request: ChatRequest) -> tuple[ModelSpec, Endpoint]:
     catalog = catalog_load()
-    spec = catalog.model_get(request.model) if request.model else catalog.model_default(
-        request.feature
+    spec = (
+        catalog.model_get(request.model)
+        if request.model
+        else catalog.model_default(request.feature)
     )
     return spec, spec.endpoints[0]
 

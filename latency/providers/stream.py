@@ -69,7 +69,8 @@ async def provider_stream(
         ) from error
     except openai.RateLimitError as error:
         raise UpstreamError(
-            f"{endpoint.name} is rate limiting requests (429).", kind="rate_limit",
+            f"{endpoint.name} is rate limiting requests (429).",
+            kind="rate_limit",
             endpoint=endpoint.name,
         ) from error
     except openai.APITimeoutError as error:

@@ -29,7 +29,13 @@ class Command(BaseCommand):
             port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
         commands["web"] = [
-            python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(env.PORT),
+            python,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(env.PORT),
             "chatapp.asgi:application",
         ]
         processes = {

@@ -1,0 +1,86 @@
+"""A person in Chromium: sign up, chat, watch the answer stream in, stop one midway."""
+
+from __future__ import annotations
+
+import uuid
+
+# No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
+# touches the ORM itself. The daphne process writes to the test database; users are unique.
+
+RECORD_GROWTH = """
+() => {
+  window.__growth = [];
+  const messages = document.getElementById('messages');
+  new MutationObserver(() => {
+    const streaming = messages.querySelector('article.assistant[data-state="streaming"]');
+    if (streaming) window.__growth.push(streaming.textContent.trim().length);
+  }).observe(messages, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
+def _sign_up(page, base_url: str) -> None:  # noqa: ANN001
+    page.goto(f"{base_url}/accounts/signup/")
+    page.fill("#id_username", f"user-{uuid.uuid4().hex[:8]}")
+    page.fill("#id_password1", "a-long-enough-passphrase-42")
+    page.fill("#id_password2", "a-long-enough-passphrase-42")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_answer_streams_into_the_page_and_stop_keeps_a_partial(live_app, browser, simulator):  # noqa: ANN001
+    page = browser.new_page()
+    _sign_up(page, live_app.url)
+    page.click("#new-conversation")
+    page.wait_for_selector("#composer textarea")
+    page.wait_for_function("document.querySelector('[ws-connect]') !== null")
+    page.evaluate(RECORD_GROWTH)
+
+    page.fill("#composer textarea", "How do websockets keep latency low?")
+    page.keyboard.press("Enter")
+    done = page.wait_for_selector('article.assistant[data-state="done"]', timeout=20_000)
+    growth = [n for n in page.evaluate("window.__growth") if n > 0]
+    assert len(set(growth)) >= 2, f"the answer should grow in steps, saw {growth}"
+    assert done.get_attribute("data-model")
+    assert float(done.get_attribute("data-ttft-ms")) <= float(done.get_attribute("data-total-ms"))
+    assert done.get_attribute("data-cache") in {"hit", "miss", "off"}
+    assert "TTFT" in done.inner_text() and "seen here" in done.inner_text()
+    assert page.input_value("#composer textarea") == "", "the box is cleared after sending"
+
+    simulator.configure(time_scale=1.0)  # real pacing, so there is time to press stop
+    try:
+        page.fill("#composer textarea", "Now write a much longer answer please")
+        page.click("#send")
+        page.wait_for_function(
+            "() => { const a = document.querySelector("
+            "'article.assistant[data-state=\"streaming\"]');"
+            " return a && a.textContent.trim().length > 0; }",
+            timeout=20_000,
+        )
+        page.click("#stop")
+        stopped = page.wait_for_selector('article.assistant[data-state="stopped"]', timeout=10_000)
+    finally:
+        simulator.configure(time_scale=0.1)
+    assert stopped.inner_text().strip()
+    assert "stopped" in stopped.inner_text()
+
+    page.reload()
+    assert page.locator("article.assistant[data-state=done]").count() == 1
+    assert page.locator("article.assistant[data-state=stopped]").count() == 1
+    assert page.locator("article.user").count() == 2
+    page.close()
+
+
+def test_other_users_cannot_open_my_conversation(live_app, browser):  # noqa: ANN001
+    owner = browser.new_page()
+    _sign_up(owner, live_app.url)
+    owner.click("#new-conversation")
+    owner.wait_for_selector("#composer textarea")
+    conversation_url = owner.url
+    owner.close()
+
+    intruder = browser.new_context().new_page()
+    _sign_up(intruder, live_app.url)
+    response = intruder.goto(conversation_url)
+    assert response.status == 404
+    intruder.close()

@@ -1,0 +1,139 @@
+"""The chat websocket, driven with channels' WebsocketCommunicator against the real simulator."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+
+from chatapp.routing import websocket_urlpatterns
+from latency.models import Conversation, Message, RequestTrace
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+application = URLRouter(websocket_urlpatterns)
+FINAL = re.compile(
+    r'<article id="msg-(\d+)" hx-swap-oob="true" class="msg assistant" data-state="(\w+)"'
+)
+
+
+async def _user(name: str = "alice"):
+    return await get_user_model().objects.acreate_user(name, password="pw-not-used-1")
+
+
+async def _connect(user, conversation_id: int) -> WebsocketCommunicator:  # noqa: ANN001
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{conversation_id}/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def _until_final(communicator: WebsocketCommunicator) -> tuple[list[str], str]:
+    frames: list[str] = []
+    while True:
+        frame = await communicator.receive_from(timeout=20)
+        frames.append(frame)
+        if FINAL.search(frame):
+            return frames, frame
+
+
+async def test_answer_streams_in_tokens_then_finishes_with_contract_attributes() -> None:
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    await communicator.send_to(text_data=json.dumps({"message": "What is streaming?"}))
+    frames, final = await _until_final(communicator)
+    tokens = [f for f in frames if 'hx-swap-oob="beforeend"' in f and "-text" in f]
+    assert len(tokens) >= 2, "the answer should arrive token by token"
+    assert 'data-state="done"' in final
+    for attribute in ("data-ttft-ms", "data-total-ms", 'data-cache="off"', 'data-model="'):
+        assert attribute in final
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert answer.state == "done" and answer.content and answer.ttft_ms <= answer.total_ms
+    trace = await RequestTrace.objects.aget(user=user)
+    assert trace.model == answer.model and trace.status == "ok" and trace.upstream_id
+    assert trace.ttft_ms is not None and trace.stages["generation"] >= 0
+    await communicator.disconnect()
+
+
+async def test_stop_keeps_partial_answer_marked_stopped(simulator) -> None:  # noqa: ANN001
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    simulator.configure(time_scale=1.0)  # real pacing, so there is time to press stop
+    try:
+        await communicator.send_to(text_data=json.dumps({"message": "Tell me a long story"}))
+        while 'hx-swap-oob="beforeend"' not in await communicator.receive_from(timeout=20):
+            pass
+        while "-text" not in await communicator.receive_from(timeout=20):
+            pass
+        await communicator.send_to(text_data=json.dumps({"action": "stop"}))
+        _, final = await _until_final(communicator)
+    finally:
+        simulator.configure(time_scale=0.1)
+    assert 'data-state="stopped"' in final
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert answer.state == "stopped" and answer.content
+    log = simulator.log()
+    assert log[-1]["completion_tokens"] > len(answer.content.split()), "upstream was cut short"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        ("not json", "could not read"),
+        (json.dumps([1, 2]), "could not read"),
+        (json.dumps({"message": ""}), "Type a message"),
+        (json.dumps({"message": "x" * 9000}), "limited to 8000"),
+        ("x" * 70000, "too large"),
+    ],
+)
+async def test_bad_frames_get_a_clear_notice_and_the_socket_stays_up(frame, expected) -> None:  # noqa: ANN001
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    await communicator.send_to(text_data=frame)
+    notice = await communicator.receive_from(timeout=5)
+    assert expected in notice and 'role="alert"' in notice
+    await communicator.send_to(text_data=json.dumps({"message": "still there?"}))
+    _, final = await _until_final(communicator)
+    assert 'data-state="done"' in final
+    await communicator.disconnect()
+
+
+async def test_someone_elses_conversation_is_refused() -> None:
+    owner = await _user("owner")
+    intruder = await _user("intruder")
+    conversation = await Conversation.objects.acreate(user=owner)
+    for user in (intruder, AnonymousUser()):
+        communicator = await _connect(user, conversation.id)
+        notice = await communicator.receive_from(timeout=5)
+        assert "not yours" in notice
+        assert (await communicator.receive_output(timeout=5))["type"] == "websocket.close"
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+async def test_upstream_error_shows_a_message_and_keeps_the_question(simulator) -> None:  # noqa: ANN001
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    simulator.configure(error_500=1.0)
+    try:
+        await communicator.send_to(text_data=json.dumps({"message": "Will this fail?"}))
+        frames, final = await _until_final(communicator)
+    finally:
+        simulator.configure(error_500=0.0)
+    assert 'data-state="failed"' in final
+    assert any("answered with an error (500)" in f for f in frames)
+    question = await Message.objects.aget(conversation=conversation, role="user")
+    assert question.content == "Will this fail?"
+    trace = await RequestTrace.objects.aget(user=user)
+    assert trace.status == "failed"
+    await communicator.disconnect()
