@@ -1,0 +1,98 @@
+"""Command line: `python -m latency.simulator --host 127.0.0.1 --port 8001 [options]`.
+
+Prints `simulator listening on http://HOST:PORT` once it accepts connections (`--port 0`
+picks a free port and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from latency.simulator.app import app_build
+from latency.simulator.faults import SimConfig, config_validate
+
+
+def parser_build() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m latency.simulator",
+        description="An OpenAI-compatible endpoint with per-model latency profiles.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="multiplies every delay")
+    parser.add_argument("--seed", type=int, default=None, help="repeatable latency draws")
+    parser.add_argument("--log", type=Path, default=None, help="append one JSON line a request")
+    parser.add_argument("--error-429", type=float, default=0.0, help="rate of 429 answers")
+    parser.add_argument("--error-500", type=float, default=0.0, help="rate of 500 answers")
+    parser.add_argument("--timeout-rate", type=float, default=0.0, help="rate of silent holds")
+    parser.add_argument("--stall-rate", type=float, default=0.0, help="rate of mid-stream stalls")
+    return parser
+
+
+def socket_bind(*, host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+async def simulator_serve(*, app: Starlette, sock: socket.socket) -> None:
+    """Serve until SIGINT/SIGTERM, announcing readiness on stdout once started."""
+    host, port = sock.getsockname()[:2]
+    shown_host = f"[{host}]" if ":" in host else host
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            # Stalled and held streams would otherwise keep a shutdown waiting.
+            timeout_graceful_shutdown=1,
+        )
+    )
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        print(f"simulator listening on http://{shown_host}:{port}", flush=True)
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        announcer.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser_build().parse_args(argv)
+    config = SimConfig(
+        error_429=args.error_429,
+        error_500=args.error_500,
+        timeout_rate=args.timeout_rate,
+        stall_rate=args.stall_rate,
+        time_scale=args.time_scale,
+    )
+    try:
+        config_validate(config=config)
+    except ValueError as error:
+        parser_build().error(str(error))
+    try:
+        sock = socket_bind(host=args.host, port=args.port)
+    except OSError as error:
+        print(f"simulator: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    app = app_build(config=config, seed=args.seed, log_path=args.log)
+    asyncio.run(simulator_serve(app=app, sock=sock))
+
+
+if __name__ == "__main__":
+    main()
