@@ -63,59 +63,63 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answer_task = asyncio.create_task(self.answer_stream(text.strip(), received_at))
 
     async def answer_stream(self, text: str, received_at: float) -> None:
-        question, answer = await message_pair_start(conversation=self.conversation, text=text)
         history = await conversation_history(conversation=self.conversation)
-        await self.fragment_send("exchange", question=question, answer=answer)
         request = ChatRequest(
-            messages=history,
+            messages=[*history, {"role": "user", "content": text}],
             received_at=received_at,
             feature=self.conversation.feature,
             user_id=self.conversation.user_id,
         )
+        events = pipeline_run(request=request)
+        # The model call starts now; saving the exchange overlaps its time to first token.
+        first_event = asyncio.ensure_future(anext(events))
+        answer: Message | None = None
         parts: list[str] = []
         try:
-            async for event in pipeline_run(request=request):
+            question, answer = await message_pair_start(conversation=self.conversation, text=text)
+            await self.fragment_send("exchange", question=question, answer=answer)
+            event = await first_event
+            while True:
                 if isinstance(event, TokenEvent):
                     parts.append(event.text)
-                    if answer.ttft_ms is None:
-                        answer.ttft_ms = event.ttft_ms
-                    await self.send(
-                        text_data=f'<span id="msg-{answer.id}-text" hx-swap-oob="beforeend">'
-                        f"{escape(event.text)}</span>"
-                    )
+                    await self.token_send(answer=answer, event=event)
                 elif isinstance(event, DoneEvent):
                     await message_finish(
-                        message=answer,
-                        content=event.text,
-                        state=Message.State.DONE,
-                        model=event.model,
-                        endpoint_label=event.endpoint_label,
-                        ttft_ms=event.ttft_ms,
-                        total_ms=event.total_ms,
-                        cache=event.cache,
-                    )
+                        message=answer, content=event.text, state=Message.State.DONE,
+                        model=event.model, endpoint_label=event.endpoint_label,
+                        ttft_ms=event.ttft_ms, total_ms=event.total_ms, cache=event.cache,
+                        trace_id=event.trace_id,
+                    )  # fmt: skip
                 elif isinstance(event, ErrorEvent):
                     await message_finish(
-                        message=answer,
-                        content=event.text,
-                        state=Message.State.FAILED,
-                        error=event.message,
-                        total_ms=round((time.perf_counter() - received_at) * 1000, 3),
-                    )
+                        message=answer, content=event.text, state=Message.State.FAILED,
+                        error=event.message, total_ms=_ms_since(received_at),
+                    )  # fmt: skip
                     await self.notice_send(event.message)
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    break
         except asyncio.CancelledError:
-            await asyncio.shield(
-                message_finish(
-                    message=answer,
-                    content="".join(parts),
-                    state=Message.State.STOPPED,
-                    total_ms=round((time.perf_counter() - received_at) * 1000, 3),
-                )
-            )
-            with contextlib.suppress(Exception):
-                await self.fragment_send("answer_final", answer=answer)
+            first_event.cancel()
+            await events.aclose()
+            if answer is not None:
+                await asyncio.shield(message_finish(
+                    message=answer, content="".join(parts), state=Message.State.STOPPED,
+                    total_ms=_ms_since(received_at),
+                ))  # fmt: skip
+                with contextlib.suppress(Exception):
+                    await self.fragment_send("answer_final", answer=answer)
             raise
         await self.fragment_send("answer_final", answer=answer)
+
+    async def token_send(self, *, answer: Message, event: TokenEvent) -> None:
+        if answer.ttft_ms is None:
+            answer.ttft_ms = event.ttft_ms
+        await self.send(
+            text_data=f'<span id="msg-{answer.id}-text" hx-swap-oob="beforeend">'
+            f"{escape(event.text)}</span>"
+        )
 
     async def answer_cancel(self) -> None:
         task, self.answer_task = self.answer_task, None
@@ -129,3 +133,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def fragment_send(self, partial: str, **context: object) -> None:
         await self.send(text_data=render_to_string(f"{TEMPLATE}#{partial}", context))
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)

@@ -53,6 +53,9 @@ class Message(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     total_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    trace = models.ForeignKey(
+        "RequestTrace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

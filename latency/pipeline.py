@@ -52,6 +52,7 @@ class DoneEvent:
     ttft_ms: float | None
     total_ms: float
     cache: str
+    trace_id: int
     stages: dict[str, float] = field(default_factory=dict)
 
 
@@ -109,7 +110,7 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
         if trace.ttft_ms is not None:
             trace.stages["generation"] = round(total_ms - trace.ttft_ms, 3)
         trace.set(status="ok", cache_outcome="off")
-        await trace_save(recorder=trace)
+        saved = await trace_save(recorder=trace)
         yield DoneEvent(
             text="".join(parts),
             model=spec.name,
@@ -118,6 +119,7 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
             ttft_ms=trace.ttft_ms,
             total_ms=total_ms,
             cache="off",
+            trace_id=saved.id,
             stages=dict(trace.stages),
         )
     except asyncio.CancelledError:

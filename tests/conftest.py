@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
+
+from latency.bench.processes import ROOT, Child, daphne_start
 
 pytest_plugins = ["tests.fixtures.simulator"]
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-
-
-def port_free() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
@@ -40,73 +29,27 @@ def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN
     clients._clients.clear()
 
 
-@dataclass
-class LiveApp:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://")
-
-
 @pytest.fixture(scope="session")
-def live_app(django_db_setup, django_db_blocker, simulator) -> Iterator[LiveApp]:  # noqa: ANN001
+def live_app(django_db_setup, django_db_blocker, simulator) -> Iterator[Child]:  # noqa: ANN001
     """daphne serving chatapp.asgi on the test database, as `make run` would."""
     from django.db import connection
 
-    port = port_free()
-    child_env = dict(os.environ)
-    child_env.update(
-        SIMULATOR_URL=simulator.url,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        PYTHONUNBUFFERED="1",
-    )
     name = connection.settings_dict["NAME"]
-    if child_env.get("DATABASE_URL"):
-        child_env["DATABASE_URL"] = child_env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
+    child_env = {"SIMULATOR_URL": simulator.url, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    if os.environ.get("DATABASE_URL"):
+        child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
     else:
         child_env["EMBEDDED_DB_NAME"] = name
-    log = open(ROOT / ".data" / "test-daphne.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "chatapp.asgi:application",
-        ],
-        cwd=ROOT,
-        env=child_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"daphne did not start; see {log.name}")
-        time.sleep(0.2)
-    yield LiveApp(url=url, process=process)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    (ROOT / ".data").mkdir(exist_ok=True)
+    app = daphne_start(env=child_env, log_path=ROOT / ".data" / "test-daphne.log")
+    yield app
+    app.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium through Playwright's sync API, which keeps an event loop running in this thread
+    while open: module scope closes it before async tests in other modules run."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright

@@ -1,0 +1,1 @@
+"""Benchmarks behind `python manage.py latency_bench SCENARIO`: one module a scenario."""

@@ -1,0 +1,164 @@
+"""Start the simulator and a daphne server as child processes, for benchmarks and tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_PREFIX = "simulator listening on "
+
+
+def port_free() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Child:
+    url: str
+    process: subprocess.Popen[Any]
+    log_path: Path | None = None
+    files: list[Any] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for handle in self.files:
+            handle.close()
+
+
+@dataclass
+class SimulatorChild(Child):
+    """The simulator process, with its control (`/sim/config`) and log (`/sim/log`) endpoints."""
+
+    @property
+    def v1(self) -> str:
+        return f"{self.url}/v1"
+
+    def _request(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def config(self) -> dict[str, float]:
+        """The current fault rates and time scale."""
+        return self._request("/sim/config")
+
+    def configure(self, **changes: float) -> dict[str, float]:
+        """Change fault rates or the time scale, e.g. `configure(error_500=1.0)`."""
+        return self._request("/sim/config", changes)
+
+    def log(
+        self, *, after_ts: float | None = None, completion_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Records of served chat requests, oldest first (by the time each ended)."""
+        query = {"after_ts": after_ts, "id": completion_id}
+        query_text = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+        return self._request(f"/sim/log{'?' + query_text if query_text else ''}")["data"]
+
+    def log_record(self, *, completion_id: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The record of one completion, waiting a little for a request still ending."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.log(completion_id=completion_id)
+            if records:
+                return records[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no simulator log record for {completion_id}")
+            time.sleep(0.05)
+
+
+def simulator_start(
+    *,
+    time_scale: float = 1.0,
+    seed: int | None = None,
+    log_path: Path | None = None,
+    stderr_path: Path | None = None,
+    timeout_s: float = 30.0,
+) -> SimulatorChild:
+    command = [
+        sys.executable,
+        "-m",
+        "latency.simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--time-scale",
+        str(time_scale),
+    ]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    if log_path is not None:
+        command += ["--log", str(log_path)]
+    stderr = stderr_path.open("w") if stderr_path else subprocess.DEVNULL
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    files = [stderr] if stderr_path else []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
+        readable, _, _ = select.select([process.stdout], [], [], 0.2)
+        line = process.stdout.readline() if readable else ""  # type: ignore[union-attr]
+        if line.startswith(READY_PREFIX):
+            return SimulatorChild(
+                url=line.removeprefix(READY_PREFIX).strip(),
+                process=process,
+                log_path=log_path,
+                files=[process.stdout, *files],
+            )
+    Child(url="", process=process, files=files).stop()
+    raise RuntimeError("the simulator did not start")
+
+
+def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 60.0) -> Child:
+    """daphne on a free port with `env` added to this process's environment."""
+    port = port_free()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "chatapp.asgi:application",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    child = Child(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, files=[log])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{child.url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return child
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            child.stop()
+            raise RuntimeError(f"daphne did not start; see {log_path}")
+        time.sleep(0.2)
