@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from latency.conversations import (
+    HISTORY_MESSAGES,
     conversation_get_for_user,
     conversation_history,
     message_finish,
@@ -30,6 +31,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conversation = await conversation_get_for_user(
             conversation_id=int(self.scope["url_route"]["kwargs"]["conversation_id"]),
             user=self.scope["user"],
+        )
+        # The socket keeps the conversation's recent turns, so a new message goes to the model
+        # without a database round trip first; another tab's turns arrive on reconnect.
+        self.history = (
+            await conversation_history(conversation=self.conversation) if self.conversation else []
         )
         await self.accept()
         if self.conversation is None:
@@ -63,9 +69,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.answer_task = asyncio.create_task(self.answer_stream(text.strip(), received_at))
 
     async def answer_stream(self, text: str, received_at: float) -> None:
-        history = await conversation_history(conversation=self.conversation)
+        self.history.append({"role": "user", "content": text})
         request = ChatRequest(
-            messages=[*history, {"role": "user", "content": text}],
+            messages=self.history[-HISTORY_MESSAGES:],
             received_at=received_at,
             feature=self.conversation.feature,
             user_id=self.conversation.user_id,
@@ -111,6 +117,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 with contextlib.suppress(Exception):
                     await self.fragment_send("answer_final", answer=answer)
             raise
+        finally:
+            if answer is not None and answer.content and answer.state != Message.State.FAILED:
+                self.history.append({"role": "assistant", "content": answer.content})
         await self.fragment_send("answer_final", answer=answer)
 
     async def token_send(self, *, answer: Message, event: TokenEvent) -> None:
