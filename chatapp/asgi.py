@@ -14,6 +14,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
+from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
+
+# Load and warm the embedding model now, in a thread, not on the first user's request.
+embeddings_warm_in_background()
 
 application = ProtocolTypeRouter(
     {

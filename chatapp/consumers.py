@@ -12,10 +12,12 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from latency.cache.service import cache_entry_forget
 from latency.conversations import (
     HISTORY_MESSAGES,
     conversation_get_for_user,
     conversation_history,
+    message_answer_restart,
     message_finish,
     message_pair_start,
 )
@@ -56,34 +58,60 @@ class ChatConsumer(AsyncWebsocketConsumer):
             assert isinstance(frame, dict)
         except (ValueError, AssertionError):
             return await self.notice_send("The server could not read that message.")
-        if frame.get("action") == "stop":
+        action = frame.get("action", "send")
+        if action == "stop":
             return await self.answer_cancel()
+        if self.answer_task and not self.answer_task.done():
+            return await self.notice_send("Wait for the answer to finish, or press Stop.")
+        if action == "wrong":
+            return await self.wrong_answer(frame.get("message_id"), received_at)
         text = frame.get("message")
         if not isinstance(text, str) or not text.strip():
             return await self.notice_send("Type a message first.")
         if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
             limit = settings.CHAT_MAX_MESSAGE_CHARS
             return await self.notice_send(f"Messages are limited to {limit} characters.")
-        if self.answer_task and not self.answer_task.done():
-            return await self.notice_send("Wait for the answer to finish, or press Stop.")
         self.answer_task = asyncio.create_task(self.answer_stream(text.strip(), received_at))
 
-    async def answer_stream(self, text: str, received_at: float) -> None:
+    async def wrong_answer(self, message_id: object, received_at: float) -> None:
+        """Drop the cached entry behind the latest answer and answer again from the model."""
+        latest = await self.conversation.messages.filter(role=Message.Role.ASSISTANT).alast()
+        if latest is None or str(latest.id) != str(message_id) or len(self.history) < 2:
+            return await self.notice_send("Only the latest answer can be regenerated.")
+        if latest.cache_entry_id:
+            await cache_entry_forget(entry_id=latest.cache_entry_id, user_id=self.scope["user"].pk)
+        if self.history[-1]["role"] == "assistant":
+            self.history.pop()
+        question = self.history.pop()["content"]
+        self.answer_task = asyncio.create_task(
+            self.answer_stream(question, received_at, answer=latest, cache_bypass=True)
+        )
+
+    async def answer_stream(
+        self, text: str, received_at: float, *, answer: Message | None = None,
+        cache_bypass: bool = False,
+    ) -> None:  # fmt: skip
         self.history.append({"role": "user", "content": text})
         request = ChatRequest(
             messages=self.history[-HISTORY_MESSAGES:],
             received_at=received_at,
             feature=self.conversation.feature,
             user_id=self.conversation.user_id,
+            cache_bypass=cache_bypass,
         )
         events = pipeline_run(request=request)
         # The model call starts now; saving the exchange overlaps its time to first token.
         first_event = asyncio.ensure_future(anext(events))
-        answer: Message | None = None
         parts: list[str] = []
         try:
-            question, answer = await message_pair_start(conversation=self.conversation, text=text)
-            await self.fragment_send("exchange", question=question, answer=answer)
+            if answer is None:
+                question, answer = await message_pair_start(
+                    conversation=self.conversation, text=text
+                )
+                await self.fragment_send("exchange", question=question, answer=answer)
+            else:
+                await message_answer_restart(message=answer)
+                await self.fragment_send("answer_restart", answer=answer)
             event = await first_event
             while True:
                 if isinstance(event, TokenEvent):
@@ -94,7 +122,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         message=answer, content=event.text, state=Message.State.DONE,
                         model=event.model, endpoint_label=event.endpoint_label,
                         ttft_ms=event.ttft_ms, total_ms=event.total_ms, cache=event.cache,
-                        trace_id=event.trace_id,
+                        cache_tier=event.cache_tier if event.cache == "hit" else "",
+                        cache_similarity=event.cache_similarity,
+                        cache_matched_query=event.cache_matched_query,
+                        cache_entry_id=event.cache_entry_id, trace_id=event.trace_id,
                     )  # fmt: skip
                 elif isinstance(event, ErrorEvent):
                     await message_finish(

@@ -36,6 +36,11 @@ OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
 UPSTREAM_CONNECT_TIMEOUT_S = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT_S", "3"))
 UPSTREAM_READ_TIMEOUT_S = float(os.environ.get("UPSTREAM_READ_TIMEOUT_S", "20"))
 
+# Embeddings: the local all-MiniLM-L6-v2 unless an OpenAI-compatible endpoint is named.
+EMBEDDINGS_URL = os.environ.get("EMBEDDINGS_URL", "")
+EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "text-embedding-3-small")
+EMBEDDINGS_API_KEY = os.environ.get("EMBEDDINGS_API_KEY", "")
+
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 

@@ -55,3 +55,12 @@ async def message_finish(*, message: Message, **fields: object) -> Message:
         setattr(message, name, value)
     await message.asave()
     return message
+
+
+async def message_answer_restart(*, message: Message) -> Message:
+    """Clear an answer so it can stream again in place (the "wrong answer" button)."""
+    return await message_finish(
+        message=message, content="", state=Message.State.STREAMING, cache="off", cache_tier="",
+        cache_similarity=None, cache_matched_query="", cache_entry=None, ttft_ms=None,
+        total_ms=None, error="", model="", endpoint_label="",
+    )

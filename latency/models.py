@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 
 class Feature(models.TextChoices):
@@ -48,8 +51,13 @@ class Message(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.DONE)
     model = models.CharField(max_length=100, blank=True)
     endpoint_label = models.CharField(max_length=100, blank=True)
-    from_cache = models.BooleanField(default=False)
-    cache = models.CharField(max_length=10, default="off")
+    cache = models.CharField(max_length=10, default="off")  # hit, miss or off
+    cache_tier = models.CharField(max_length=10, blank=True)  # exact or semantic
+    cache_similarity = models.FloatField(null=True, blank=True)
+    cache_matched_query = models.TextField(blank=True)
+    cache_entry = models.ForeignKey(
+        "CacheEntry", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     ttft_ms = models.FloatField(null=True, blank=True)
     total_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -60,6 +68,10 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    @property
+    def from_cache(self) -> bool:
+        return self.cache == "hit"
 
 
 class RequestTrace(models.Model):
@@ -82,6 +94,7 @@ class RequestTrace(models.Model):
     upstream_id = models.CharField(max_length=100, blank=True)
     cache_outcome = models.CharField(max_length=10, default="off")
     cache_similarity = models.FloatField(null=True, blank=True)
+    cache_note = models.CharField(max_length=200, blank=True)
     ttft_ms = models.FloatField(null=True, blank=True)
     total_ms = models.FloatField(null=True, blank=True)
     stages = models.JSONField(default=dict)
@@ -96,3 +109,73 @@ class RequestTrace(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["feature", "created_at"])]
+
+
+class StrategySettings(models.Model):
+    """The switches and knobs of every strategy: one row, read by every worker."""
+
+    exact_cache = models.BooleanField(default=True)
+    semantic_cache = models.BooleanField(default=True)
+    semantic_threshold = models.FloatField(default=0.80)
+    semantic_verify = models.BooleanField(default=True)
+    cache_ttl_seconds = models.PositiveIntegerField(default=24 * 3600)
+    cache_max_entries = models.PositiveIntegerField(default=100_000)
+    cache_share_across_users = models.BooleanField(
+        default=True, help_text="General answers (no private documents) may serve every user."
+    )
+    cache_max_temperature = models.FloatField(
+        default=0.7, help_text="Requests with a higher temperature are never cached."
+    )
+    cache_replay_ms_per_token = models.FloatField(
+        default=4.0, help_text="Pacing of a cached answer's replay; 0 sends it at once."
+    )
+    speculative_cache = models.BooleanField(
+        default=False, help_text="Start the model call alongside the cache lookup."
+    )
+    streaming = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "strategy settings"
+
+    def as_flags(self) -> dict[str, bool]:
+        return {"exact_cache": self.exact_cache, "semantic_cache": self.semantic_cache,
+                "speculative_cache": self.speculative_cache, "streaming": self.streaming}
+
+
+class CacheEntry(models.Model):
+    """A stored answer, served again only within its scope (model tier, system prompt, feature,
+    earlier turns, and owner when it used private documents)."""
+
+    scope_key = models.CharField(max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        help_text="Set when the answer used this user's private documents.",
+    )
+    query = models.TextField()
+    query_normalized = models.TextField()
+    embedding = VectorField(dimensions=384)
+    response = models.TextField()
+    model = models.CharField(max_length=100)
+    source_documents = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    hits = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "cache entries"
+        indexes = [
+            models.Index(fields=["scope_key", "query_normalized"], name="cache_exact_idx"),
+            HnswIndex(
+                name="cache_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["source_documents"], name="cache_sources_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.query[:80]

@@ -12,13 +12,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 from chatapp.routing import websocket_urlpatterns
-from latency.models import Conversation, Message, RequestTrace
+from latency.models import CacheEntry, Conversation, Message, RequestTrace
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 application = URLRouter(websocket_urlpatterns)
 FINAL = re.compile(
-    r'<article id="msg-(\d+)" hx-swap-oob="true" class="msg assistant" data-state="(\w+)"'
+    r'<article id="msg-(\d+)" hx-swap-oob="true" class="msg assistant" '
+    r'data-state="(done|stopped|failed)"'
 )
 
 
@@ -52,7 +53,7 @@ async def test_answer_streams_in_tokens_then_finishes_with_contract_attributes()
     tokens = [f for f in frames if 'hx-swap-oob="beforeend"' in f and "-text" in f]
     assert len(tokens) >= 2, "the answer should arrive token by token"
     assert 'data-state="done"' in final
-    for attribute in ("data-ttft-ms", "data-total-ms", 'data-cache="off"', 'data-model="'):
+    for attribute in ("data-ttft-ms", "data-total-ms", 'data-cache="miss"', 'data-model="'):
         assert attribute in final
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert answer.state == "done" and answer.content and answer.ttft_ms <= answer.total_ms
@@ -139,4 +140,35 @@ async def test_upstream_error_shows_a_message_and_keeps_the_question(simulator) 
     assert question.content == "Will this fail?"
     trace = await RequestTrace.objects.aget(user=user)
     assert trace.status == "failed"
+    await communicator.disconnect()
+
+
+async def test_repeated_question_is_a_cache_hit_and_wrong_answer_regenerates(simulator) -> None:  # noqa: ANN001
+    user = await _user()
+    first = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, first.id)
+    await communicator.send_to(text_data=json.dumps({"message": "What is the capital of Peru?"}))
+    _, final = await _until_final(communicator)
+    assert 'data-cache="miss"' in final
+    await communicator.disconnect()
+
+    second = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, second.id)
+    await communicator.send_to(text_data=json.dumps({"message": "what is the capital of peru"}))
+    frames, final = await _until_final(communicator)
+    assert 'data-cache="hit"' in final and "cached · exact" in final
+    assert len([f for f in frames if "-text" in f and "beforeend" in f]) >= 2, "paced replay"
+    assert "matched “What is the capital of Peru?”" in final
+    hit = await Message.objects.aget(conversation=second, role="assistant")
+    original = await Message.objects.aget(conversation=first, role="assistant")
+    assert hit.content == original.content and hit.cache_entry_id
+
+    calls_before = len(simulator.log())
+    await communicator.send_to(
+        text_data=json.dumps({"action": "wrong", "message_id": str(hit.id)})
+    )
+    _, final = await _until_final(communicator)
+    assert 'data-cache="miss"' in final and f'id="msg-{hit.id}"' in final
+    assert len(simulator.log()) == calls_before + 1, "the model answered again"
+    assert not await CacheEntry.objects.filter(id=hit.cache_entry_id).aexists()
     await communicator.disconnect()

@@ -1,0 +1,132 @@
+"""The cache as the pipeline sees it: look up (exact, then semantic with verification),
+remember a fresh answer, and forget entries (wrong answer, changed documents)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from channels.db import database_sync_to_async
+from django.db.models import Q, QuerySet
+
+from latency.cache.exact import exact_forget, exact_lookup, exact_remember
+from latency.cache.normalize import query_normalize
+from latency.cache.scope import CacheScope
+from latency.cache.store import (
+    CacheCandidate,
+    cache_entries_delete,
+    cache_hit_count,
+    cache_semantic_candidates,
+    cache_store,
+)
+from latency.cache.verify import cache_hit_verify
+from latency.embeddings.service import query_embed
+from latency.models import CacheEntry, StrategySettings
+from latency.tracing import TraceRecorder
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    candidate: CacheCandidate
+    tier: str  # "exact" or "semantic"
+    reason: str
+
+
+@dataclass
+class CacheLookup:
+    hit: CacheHit | None
+    normalized: str
+    embedding: np.ndarray | None = None
+    best_similarity: float | None = None  # the nearest entry's, hit or not
+
+
+async def cache_lookup(
+    *, query: str, scope: CacheScope, settings: StrategySettings, trace: TraceRecorder
+) -> CacheLookup:
+    lookup = CacheLookup(hit=None, normalized=query_normalize(text=query))
+    if settings.exact_cache:
+        with trace.stage("exact_cache"):
+            candidate = await exact_lookup(scope=scope, normalized=lookup.normalized)
+        if candidate is not None:
+            lookup.hit = CacheHit(candidate=candidate, tier="exact", reason="same question")
+            lookup.best_similarity = 1.0
+            return lookup
+    if not settings.semantic_cache:
+        return lookup
+    with trace.stage("embed"):
+        lookup.embedding = await query_embed(text=query)
+    with trace.stage("semantic_lookup"):
+        candidates = await cache_semantic_candidates(scope=scope, embedding=lookup.embedding)
+        for candidate in candidates:
+            lookup.best_similarity = max(lookup.best_similarity or -1.0, candidate.similarity)
+            if candidate.similarity < settings.semantic_threshold:
+                continue
+            if settings.semantic_verify:
+                verdict = cache_hit_verify(
+                    query=query,
+                    candidate=candidate.query,
+                    similarity=candidate.similarity,
+                    threshold=settings.semantic_threshold,
+                )
+                if not verdict.ok:
+                    trace.set(cache_note=f"nearest rejected: {verdict.reason}")
+                    continue
+            lookup.hit = CacheHit(candidate=candidate, tier="semantic", reason="verified")
+            break
+    return lookup
+
+
+async def cache_remember(
+    *,
+    lookup: CacheLookup,
+    query: str,
+    scope: CacheScope,
+    response: str,
+    model: str,
+    settings: StrategySettings,
+    source_documents: list[int] | None = None,
+) -> CacheEntry:
+    embedding = lookup.embedding if lookup.embedding is not None else await query_embed(text=query)
+    entry = await cache_store(
+        scope=scope,
+        query=query,
+        normalized=lookup.normalized,
+        embedding=embedding,
+        response=response,
+        model=model,
+        source_documents=source_documents or [],
+        ttl_s=settings.cache_ttl_seconds,
+        max_entries=settings.cache_max_entries,
+    )
+    candidate = CacheCandidate(entry.id, query, response, model, 1.0)
+    await exact_remember(
+        scope=scope, normalized=lookup.normalized, candidate=candidate,
+        ttl_s=settings.cache_ttl_seconds,
+    )  # fmt: skip
+    return entry
+
+
+async def cache_hit_record(*, hit: CacheHit) -> None:
+    await cache_hit_count(entry_id=hit.candidate.entry_id)
+
+
+def cache_entries_forget(*, entries: QuerySet[CacheEntry]) -> list[tuple[str, str]]:
+    """Delete entries from PostgreSQL and their copies from the exact tier."""
+    keys = cache_entries_delete(entries=entries)
+    exact_forget(keys=keys)
+    return keys
+
+
+@database_sync_to_async
+def cache_entry_forget(*, entry_id: int, user_id: int) -> int:
+    """The "wrong answer" button: the entry goes if this user may see it."""
+    entries = CacheEntry.objects.filter(id=entry_id).filter(
+        Q(owner_id=user_id) | Q(owner__isnull=True)
+    )
+    return len(cache_entries_forget(entries=entries))
+
+
+def cache_invalidate_documents(*, document_ids: list[int]) -> int:
+    """Every cached answer that cited one of these documents goes (changed or deleted)."""
+    entries = CacheEntry.objects.filter(source_documents__overlap=document_ids)
+    return len(cache_entries_forget(entries=entries))

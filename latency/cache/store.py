@@ -1,0 +1,116 @@
+"""CacheEntry rows in PostgreSQL: exact and semantic lookups, storing, hits, invalidation.
+
+The semantic lookup uses the HNSW cosine index with pgvector 0.8's iterative index scan, so a
+scope filter that matches few rows still returns its nearest neighbours.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from channels.db import database_sync_to_async
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from latency.cache.scope import CacheScope
+from latency.models import CacheEntry
+
+EVICTION_CHANCE = 0.02  # a store runs the eviction sweep about once in fifty
+
+
+@dataclass(frozen=True)
+class CacheCandidate:
+    entry_id: int
+    query: str
+    response: str
+    model: str
+    similarity: float
+
+
+async def cache_exact_get(*, scope: CacheScope, normalized: str) -> CacheCandidate | None:
+    entry = (
+        await CacheEntry.objects.filter(
+            scope_key=scope.key, query_normalized=normalized, expires_at__gt=timezone.now()
+        )
+        .order_by("-id")
+        .afirst()
+    )
+    if entry is None:
+        return None
+    return CacheCandidate(entry.id, entry.query, entry.response, entry.model, 1.0)
+
+
+@database_sync_to_async
+def cache_semantic_candidates(
+    *, scope: CacheScope, embedding: np.ndarray, limit: int = 3, ef_search: int = 40
+) -> list[CacheCandidate]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
+        rows = list(
+            CacheEntry.objects.filter(scope_key=scope.key, expires_at__gt=timezone.now())
+            .alias(distance=CosineDistance("embedding", embedding))
+            .annotate(similarity=1 - F("distance"))
+            .order_by("distance")
+            .values_list("id", "query", "response", "model", "similarity")[:limit]
+        )
+    return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]
+
+
+@database_sync_to_async
+def cache_store(
+    *,
+    scope: CacheScope,
+    query: str,
+    normalized: str,
+    embedding: np.ndarray,
+    response: str,
+    model: str,
+    source_documents: list[int],
+    ttl_s: int,
+    max_entries: int,
+) -> CacheEntry:
+    entry = CacheEntry.objects.create(
+        scope_key=scope.key,
+        owner_id=scope.owner_id,
+        query=query,
+        query_normalized=normalized,
+        embedding=embedding,
+        response=response,
+        model=model,
+        source_documents=source_documents,
+        expires_at=timezone.now() + timedelta(seconds=ttl_s),
+    )
+    if random.random() < EVICTION_CHANCE:
+        cache_evict(max_entries=max_entries)
+    return entry
+
+
+def cache_evict(*, max_entries: int) -> int:
+    """Drop expired entries, then the least recently used beyond `max_entries`."""
+    removed, _ = CacheEntry.objects.filter(expires_at__lte=timezone.now()).delete()
+    excess = CacheEntry.objects.count() - max_entries
+    if excess > 0:
+        oldest = CacheEntry.objects.order_by(F("last_hit_at").asc(nulls_first=True), "id")
+        ids = list(oldest.values_list("id", flat=True)[:excess])
+        removed += CacheEntry.objects.filter(id__in=ids).delete()[0]
+    return removed
+
+
+async def cache_hit_count(*, entry_id: int) -> None:
+    await CacheEntry.objects.filter(id=entry_id).aupdate(
+        hits=F("hits") + 1, last_hit_at=timezone.now()
+    )
+
+
+def cache_entries_delete(*, entries: QuerySet[CacheEntry]) -> list[tuple[str, str]]:
+    """Delete these entries; returns their (scope key, normalised query) for the exact tier."""
+    with transaction.atomic():
+        keys = list(entries.values_list("scope_key", "query_normalized"))
+        entries.delete()
+    return keys

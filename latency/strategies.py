@@ -1,0 +1,32 @@
+"""The strategy settings every request reads: one row in PostgreSQL, re-read at most every second.
+
+The copy kept here is per process by nature (a read cache of the shared row), so a change
+made on the settings page reaches every worker within about a second, without a restart.
+"""
+
+from __future__ import annotations
+
+import time
+
+from latency.models import StrategySettings
+
+REFRESH_S = 1.0
+_copy: tuple[float, StrategySettings] | None = None
+
+
+async def strategy_settings_get() -> StrategySettings:
+    global _copy
+    now = time.monotonic()
+    if _copy is not None and now - _copy[0] < REFRESH_S:
+        return _copy[1]
+    row = await StrategySettings.objects.order_by("id").afirst()
+    if row is None:
+        row, _ = await StrategySettings.objects.aget_or_create(id=1)
+    _copy = (now, row)
+    return row
+
+
+def strategy_settings_forget() -> None:
+    """Drop this process's copy (after a change here, or between tests)."""
+    global _copy
+    _copy = None

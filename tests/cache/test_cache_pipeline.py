@@ -1,0 +1,175 @@
+"""The semantic cache inside the pipeline, on real PostgreSQL + pgvector, against the simulator:
+what may be served to whom, and what is never cached."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from chatapp import env
+from latency.cache.service import cache_invalidate_documents
+from latency.models import CacheEntry, StrategySettings
+from latency.pipeline import ChatRequest, DoneEvent, ErrorEvent, pipeline_run
+from latency.strategies import strategy_settings_forget
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings():  # noqa: ANN202
+    strategy_settings_forget()
+    yield
+    strategy_settings_forget()
+
+
+async def _settings(**changes: object) -> None:
+    row, _ = await StrategySettings.objects.aget_or_create(id=1)
+    for name, value in changes.items():
+        setattr(row, name, value)
+    await row.asave()
+    strategy_settings_forget()
+
+
+async def _ask(question: str, *, before: list[dict] | None = None, **options: object) -> DoneEvent:
+    request = ChatRequest(
+        messages=[*(before or []), {"role": "user", "content": question}],
+        received_at=time.perf_counter(),
+        **options,
+    )
+    last = None
+    async for event in pipeline_run(request=request):
+        last = event
+    assert isinstance(last, DoneEvent), last
+    return last
+
+
+async def _user(name: str):  # noqa: ANN202
+    return await get_user_model().objects.acreate_user(name, password="unused-password-1")
+
+
+async def test_exact_and_semantic_hits_are_served_and_labelled() -> None:
+    first = await _ask("What is the capital of Italy?")
+    assert (first.cache, first.cache_tier) == ("miss", "miss")
+    again = await _ask("what is the capital of italy")
+    assert (again.cache, again.cache_tier) == ("hit", "exact") and again.text == first.text
+    paraphrase = await _ask("Which city is Italy's capital?")
+    assert (paraphrase.cache, paraphrase.cache_tier) == ("hit", "semantic")
+    assert paraphrase.cache_matched_query == "What is the capital of Italy?"
+    assert 0 < paraphrase.cache_similarity < 1
+
+
+async def test_a_different_entity_is_not_served_the_cached_answer() -> None:
+    await _ask("What is the capital of Austria?")
+    other = await _ask("What is the capital of Australia?")
+    assert other.cache == "miss"
+
+
+async def test_other_system_prompt_misses() -> None:
+    await _ask("Summarise our refund policy.", before=[{"role": "system", "content": "Be terse."}])
+    other = await _ask(
+        "Summarise our refund policy.", before=[{"role": "system", "content": "Speak French."}]
+    )
+    assert other.cache == "miss"
+
+
+async def test_follow_up_only_hits_after_the_same_earlier_turn() -> None:
+    einstein = [{"role": "user", "content": "Who was Albert Einstein?"},
+                {"role": "assistant", "content": "A physicist."}]
+    curie = [{"role": "user", "content": "Who was Marie Curie?"},
+             {"role": "assistant", "content": "A chemist and physicist."}]
+    await _ask("How old was he when he died?", before=einstein)
+    assert (await _ask("How old was he when he died?", before=curie)).cache == "miss"
+    assert (await _ask("How old was he when he died?", before=einstein)).cache == "hit"
+
+
+async def test_other_model_tier_misses() -> None:
+    await _ask("Explain vector indexes.", model="gpt-4o-mini")
+    assert (await _ask("Explain vector indexes.", model="gpt-5")).cache == "miss"
+    assert (await _ask("Explain vector indexes.", model="gpt-4o-mini")).cache == "hit"
+
+
+async def test_private_scope_keeps_one_users_answer_from_another() -> None:
+    await _settings(cache_share_across_users=False)
+    alice, bob = await _user("alice"), await _user("bob")
+    await _ask("What is in my contract?", user_id=alice.id)
+    assert (await _ask("What is in my contract?", user_id=bob.id)).cache == "miss"
+    assert (await _ask("What is in my contract?", user_id=alice.id)).cache == "hit"
+
+
+async def test_shared_scope_serves_general_answers_across_users() -> None:
+    alice, bob = await _user("alice"), await _user("bob")
+    await _ask("How many legs does a spider have?", user_id=alice.id)
+    assert (await _ask("How many legs does a spider have?", user_id=bob.id)).cache == "hit"
+
+
+async def test_hot_requests_errors_and_expired_entries_are_never_served(simulator) -> None:  # noqa: ANN001
+    await _ask("Write a poem about latency.", temperature=1.2)
+    assert (await _ask("Write a poem about latency.", temperature=1.2)).cache == "off"
+    assert not await CacheEntry.objects.aexists()
+
+    simulator.configure(error_500=1.0)
+    try:
+        request = ChatRequest(
+            messages=[{"role": "user", "content": "Will this be cached?"}],
+            received_at=time.perf_counter(),
+        )
+        events = [event async for event in pipeline_run(request=request)]
+    finally:
+        simulator.configure(error_500=0.0)
+    assert isinstance(events[-1], ErrorEvent)
+    assert not await CacheEntry.objects.aexists()
+
+    await _ask("What does TTL mean?")
+    await CacheEntry.objects.aupdate(expires_at=timezone.now() - timedelta(seconds=1))
+    assert (await _ask("What does TTL mean?")).cache == "miss"
+
+
+async def test_changed_document_invalidates_answers_that_cited_it() -> None:
+    await _ask("What does the handbook say about leave?")
+    await CacheEntry.objects.aupdate(source_documents=[41, 42])
+    await _ask("What is HNSW?")
+    from asgiref.sync import sync_to_async
+
+    removed = await sync_to_async(cache_invalidate_documents)(document_ids=[42])
+    assert removed == 1
+    assert (await _ask("What does the handbook say about leave?")).cache == "miss"
+    assert (await _ask("What is HNSW?")).cache == "hit"
+
+
+async def test_switched_off_cache_is_off(simulator) -> None:  # noqa: ANN001
+    await _settings(exact_cache=False, semantic_cache=False)
+    await _ask("Is the cache off?")
+    assert (await _ask("Is the cache off?")).cache == "off"
+
+
+async def test_exact_tier_lives_in_redis_when_configured(monkeypatch) -> None:  # noqa: ANN001
+    import redis
+    from asgiref.sync import sync_to_async
+
+    monkeypatch.setattr(env, "REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(env.REDIS_URL)
+    client.flushdb()  # keys from an earlier run must not answer
+    first = await _ask("What is Redis used for here?")
+    assert len(client.keys("subsecond:cache:exact:*")) == 1
+    again = await _ask("what is redis used for here")
+    assert (again.cache, again.cache_tier) == ("hit", "exact") and again.text == first.text
+
+    await CacheEntry.objects.aupdate(source_documents=[7])
+    await sync_to_async(cache_invalidate_documents)(document_ids=[7])
+    assert client.keys("subsecond:cache:exact:*") == []
+    assert (await _ask("what is redis used for here")).cache == "miss"
+
+
+async def test_speculative_mode_cancels_the_model_call_on_a_hit(simulator) -> None:  # noqa: ANN001
+    await _settings(speculative_cache=True)
+    await _ask("What is speculative execution?")
+    calls = len(simulator.log())
+    hit = await _ask("What is speculative execution?")
+    assert hit.cache == "hit"
+    time.sleep(0.2)
+    records = simulator.log()[calls:]
+    assert all(r["outcome"] != "ok" for r in records), "a started call must be cancelled"
