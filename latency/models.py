@@ -8,6 +8,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from latency.cache.verify import DEFAULT_THRESHOLD
+
 
 class Feature(models.TextChoices):
     CHAT = "chat", "Chat"
@@ -116,7 +118,7 @@ class StrategySettings(models.Model):
 
     exact_cache = models.BooleanField(default=True)
     semantic_cache = models.BooleanField(default=True)
-    semantic_threshold = models.FloatField(default=0.80)
+    semantic_threshold = models.FloatField(default=DEFAULT_THRESHOLD)  # calibrated: cache_eval
     semantic_verify = models.BooleanField(default=True)
     cache_ttl_seconds = models.PositiveIntegerField(default=24 * 3600)
     cache_max_entries = models.PositiveIntegerField(default=100_000)

@@ -69,7 +69,7 @@ async def cache_lookup(
                     threshold=settings.semantic_threshold,
                 )
                 if not verdict.ok:
-                    trace.set(cache_note=f"nearest rejected: {verdict.reason}")
+                    trace.set(cache_note=f"rejected ({verdict.reason}): {verdict.detail}"[:200])
                     continue
             lookup.hit = CacheHit(candidate=candidate, tier="semantic", reason="verified")
             break

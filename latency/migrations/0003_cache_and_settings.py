@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('exact_cache', models.BooleanField(default=True)),
                 ('semantic_cache', models.BooleanField(default=True)),
-                ('semantic_threshold', models.FloatField(default=0.8)),
+                ('semantic_threshold', models.FloatField(default=0.74)),
                 ('semantic_verify', models.BooleanField(default=True)),
                 ('cache_ttl_seconds', models.PositiveIntegerField(default=86400)),
                 ('cache_max_entries', models.PositiveIntegerField(default=100000)),

@@ -1,0 +1,140 @@
+"""Fill a benchmark database's CacheEntry table with synthetic rows (binary COPY), then build
+its HNSW index in one pass, printing progress; a table already filled the same way is reused."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
+
+import psycopg
+from django.db import connection
+
+from latency.bench.cache_vectors import CHUNK_ROWS, CLUSTERS, SEED, vectors_rows
+from latency.bench.report import progress
+
+TABLE = "latency_cacheentry"
+INDEX = "cache_embedding_hnsw"
+# The same definition as the model's HnswIndex (latency/models.py).
+INDEX_SQL = (
+    f"CREATE INDEX {INDEX} ON {TABLE} USING hnsw (embedding vector_cosine_ops) "
+    "WITH (m = 16, ef_construction = 64)"
+)
+SPREAD_SCOPES = 100  # the "spread" layout: each scope holds 1% of the rows
+COPY_COLUMNS = (
+    "scope_key", "query", "query_normalized", "embedding", "response", "model",
+    "source_documents", "created_at", "expires_at", "hits",
+)  # fmt: skip
+COPY_TYPES = (
+    "varchar", "text", "text", "vector", "text", "varchar", "int8[]", "timestamptz",
+    "timestamptz", "int4",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    rows: int
+    reused: bool
+    copy_s: float = 0.0
+    index_s: float = 0.0
+    index_mb: float = 0.0
+    table_mb: float = 0.0
+
+
+def scope_of_row(*, layout: str, row: int) -> str:
+    return "bench-all" if layout == "one" else f"bench-{row % SPREAD_SCOPES}"
+
+
+def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadReport:
+    """Make the table hold exactly `size` rows of `layout`, indexed; reuse it if it does."""
+    marker = f"bench layout={layout} rows={size} seed={SEED} clusters={CLUSTERS}"
+    with _connect() as conn:
+        current = conn.execute(
+            f"SELECT obj_description('{TABLE}'::regclass, 'pg_class')"
+        ).fetchone()[0]
+        indexed = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [INDEX]).fetchone()
+        if current == marker and indexed and not rebuild:
+            err.write(f"reusing {size:,} rows ({layout}) in {connection.settings_dict['NAME']}\n")
+            return LoadReport(rows=size, reused=True, **_sizes(conn))
+        conn.execute(f"COMMENT ON TABLE {TABLE} IS NULL")
+        conn.execute(f"DROP INDEX IF EXISTS {INDEX}")
+        conn.execute(f"TRUNCATE {TABLE} RESTART IDENTITY CASCADE")
+        started = time.perf_counter()
+        _rows_copy(conn=conn, layout=layout, size=size, err=err)
+        copy_s = time.perf_counter() - started
+        started = time.perf_counter()
+        _index_build(conn=conn, size=size, err=err)
+        index_s = time.perf_counter() - started
+        conn.execute(f"VACUUM ANALYZE {TABLE}")
+        conn.execute(f"COMMENT ON TABLE {TABLE} IS '{marker}'")
+        return LoadReport(rows=size, reused=False, copy_s=copy_s, index_s=index_s, **_sizes(conn))
+
+
+def _connect() -> psycopg.Connection[Any]:
+    from pgvector.psycopg import register_vector
+
+    settings = connection.settings_dict
+    conn = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], password=settings["PASSWORD"],
+        host=settings["HOST"] or None, port=settings["PORT"] or None, autocommit=True,
+    )  # fmt: skip
+    register_vector(conn)
+    return conn
+
+
+def _sizes(conn: psycopg.Connection[Any]) -> dict[str, float]:
+    table, index = conn.execute(
+        f"SELECT pg_table_size('{TABLE}'), pg_relation_size('{INDEX}')"
+    ).fetchone()
+    return {"table_mb": round(table / 2**20, 1), "index_mb": round(index / 2**20, 1)}
+
+
+def _rows_copy(*, conn: psycopg.Connection[Any], layout: str, size: int, err: TextIO) -> None:
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=3650)  # kept between runs: must not expire
+    sql = f"COPY {TABLE} ({', '.join(COPY_COLUMNS)}) FROM STDIN WITH (FORMAT BINARY)"
+    with conn.cursor().copy(sql) as copy:
+        copy.set_types(list(COPY_TYPES))
+        for start in range(0, size, CHUNK_ROWS):
+            stop = min(size, start + CHUNK_ROWS)
+            for row, vector in zip(
+                range(start, stop), vectors_rows(start=start, stop=stop), strict=True
+            ):
+                text = f"row {row}"
+                scope = scope_of_row(layout=layout, row=row)
+                copy.write_row((scope, text, text, vector, f"answer {row}", "bench", [], now,
+                                expires, 0))  # fmt: skip
+            progress(err, stop, size, f"rows copied ({layout})")
+
+
+def _index_build(*, conn: psycopg.Connection[Any], size: int, err: TextIO) -> None:
+    """Build after loading: one pass over all rows is far faster than row-by-row inserts."""
+    conn.execute("SET maintenance_work_mem = '4GB'")  # the 1M graph (~2.5 GB) fits in memory
+    conn.execute("SET max_parallel_maintenance_workers = 2")
+    done = threading.Event()
+    watcher = threading.Thread(target=_index_watch, args=(done, size, err), daemon=True)
+    watcher.start()
+    try:
+        conn.execute(INDEX_SQL)
+    finally:
+        done.set()
+        watcher.join()
+
+
+def _index_watch(done: threading.Event, size: int, err: TextIO) -> None:
+    """From a second connection: the phase and tuples done of the running CREATE INDEX."""
+    started = time.perf_counter()
+    with _connect() as conn:
+        while not done.wait(2.0):
+            row = conn.execute(
+                "SELECT phase, tuples_done, tuples_total FROM pg_stat_progress_create_index "
+                "WHERE relid = %s::regclass",
+                [TABLE],
+            ).fetchone()
+            phase, tuples = (row[0], row[1]) if row else ("starting", 0)
+            elapsed = time.perf_counter() - started
+            err.write(f"\r  HNSW build {elapsed:7.1f} s  {phase}: {tuples:,}/{size:,} tuples   ")
+            err.flush()
+    err.write(f"\r  HNSW build done in {time.perf_counter() - started:.1f} s{' ' * 40}\n")

@@ -1,0 +1,176 @@
+"""Semantic lookup latency in one benchmark database (a child process of `latency_bench cache`
+run with EMBEDDED_DB_NAME set): HNSW through the app's real query, and the same SQL exactly.
+
+python -m latency.bench.cache_lookup --layout one --size 10000 --queries 200 --result FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+LookupFunction = Callable[..., Awaitable[list[Any]]]
+WARMUP_QUERIES = 30
+
+
+def _exact_candidates_function() -> LookupFunction:
+    """`cache_semantic_candidates`' SQL with index scans off: PostgreSQL reads every row of the
+    scope (sequential or bitmap scan on the scope column) and sorts by exact cosine distance."""
+    from channels.db import database_sync_to_async
+    from django.db import connection, transaction
+
+    @database_sync_to_async
+    def exact_candidates(*, scope: Any, embedding: np.ndarray, limit: int = 3) -> list[Any]:
+        from latency.cache.store import CacheCandidate
+
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            rows = list(_queryset(scope=scope, embedding=embedding)[:limit])
+        return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]
+
+    return exact_candidates
+
+
+def _queryset(*, scope: Any, embedding: np.ndarray) -> Any:
+    """The same query as latency.cache.store.cache_semantic_candidates builds."""
+    from django.db.models import F
+    from django.utils import timezone
+    from pgvector.django import CosineDistance
+
+    from latency.models import CacheEntry
+
+    return (
+        CacheEntry.objects.filter(scope_key=scope.key, expires_at__gt=timezone.now())
+        .alias(distance=CosineDistance("embedding", embedding))
+        .annotate(similarity=1 - F("distance"))
+        .order_by("distance")
+        .values_list("id", "query", "response", "model", "similarity")
+    )
+
+
+def plan_describe(*, scope: Any, embedding: np.ndarray, exact: bool) -> str:
+    """The plan's access path, e.g. `Index Scan using cache_embedding_hnsw`."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if exact:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        plan = _queryset(scope=scope, embedding=embedding)[:3].explain()
+    nodes = [line.strip(" ->") for line in plan.splitlines() if "Scan" in line]
+    return "; ".join(node.split("  (")[0] for node in nodes)
+
+
+async def _timed(
+    *, lookup: LookupFunction, scope: Any, queries: list[Any], budget_s: float, err: Any,
+    label: str,
+) -> tuple[list[float], list[list[str]]]:  # fmt: skip
+    from latency.bench.report import progress
+
+    timings, answers = [], []
+    started = time.perf_counter()
+    for index, query in enumerate(queries):
+        before = time.perf_counter()
+        candidates = await lookup(scope=scope, embedding=query.vector, limit=3)
+        timings.append((time.perf_counter() - before) * 1000)
+        answers.append([candidate.query for candidate in candidates])
+        progress(err, index + 1, len(queries), label)
+        if time.perf_counter() - started > budget_s and index + 1 >= 10:
+            err.write("\n")
+            break
+    return timings, answers
+
+
+async def lookups_measure(
+    *, layout: str, size: int, queries: int, exact_budget_s: float, err: Any
+) -> dict[str, Any]:
+    from latency.bench.cache_load import SPREAD_SCOPES, scope_of_row
+    from latency.bench.cache_vectors import queries_make
+    from latency.bench.report import percentiles
+    from latency.cache.scope import CacheScope
+    from latency.cache.store import cache_semantic_candidates
+
+    rows = list(range(0, size, 1 if layout == "one" else SPREAD_SCOPES))
+    scope = CacheScope(key=scope_of_row(layout=layout, row=0), owner_id=None)
+    asked = queries_make(rows=rows, count=queries, seed=size)
+    for query in queries_make(rows=rows, count=WARMUP_QUERIES, seed=size + 1):
+        await cache_semantic_candidates(scope=scope, embedding=query.vector)
+    hnsw_ms, hnsw_answers = await _timed(
+        lookup=cache_semantic_candidates, scope=scope, queries=asked, budget_s=600, err=err,
+        label=f"HNSW lookups ({layout}, {size:,})",
+    )  # fmt: skip
+    exact = _exact_candidates_function()
+    await exact(scope=scope, embedding=asked[0].vector)
+    exact_ms, exact_answers = await _timed(
+        lookup=exact, scope=scope, queries=asked, budget_s=exact_budget_s, err=err,
+        label=f"exact scans ({layout}, {size:,})",
+    )  # fmt: skip
+    compared = list(zip(hnsw_answers, exact_answers, strict=False))
+    paraphrases = [
+        (q, a) for q, a in zip(asked, hnsw_answers, strict=True) if q.source_row is not None
+    ]
+    return {
+        "layout": layout,
+        "rows": size,
+        "scope_rows": len(rows),
+        "hnsw_ms": percentiles(hnsw_ms),
+        "exact_ms": percentiles(exact_ms),
+        "recall_at_3": round(
+            float(np.mean([len(set(h) & set(e)) / max(len(e), 1) for h, e in compared])), 4
+        ),
+        "paraphrase_found": round(
+            float(np.mean([bool(a) and a[0] == f"row {q.source_row}" for q, a in paraphrases])), 4
+        ),
+        "hnsw_plan": await _plan(scope=scope, embedding=asked[0].vector, exact=False),
+        "exact_plan": await _plan(scope=scope, embedding=asked[0].vector, exact=True),
+    }
+
+
+async def _plan(**kwargs: Any) -> str:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(plan_describe)(**kwargs)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--layout", choices=["one", "spread"], required=True)
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--exact-budget-s", type=float, default=60.0)
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from latency.bench.cache_load import table_fill
+
+    call_command("migrate", verbosity=0)
+    load = table_fill(layout=args.layout, size=args.size, rebuild=args.rebuild, err=sys.stderr)
+    result = asyncio.run(
+        lookups_measure(
+            layout=args.layout, size=args.size, queries=args.queries,
+            exact_budget_s=args.exact_budget_s, err=sys.stderr,
+        )
+    )  # fmt: skip
+    result["load"] = asdict(load)
+    with open(args.result, "w") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
