@@ -44,6 +44,7 @@ class ChatRequest:
     temperature: float | None = None
     max_tokens: int | None = None
     source: str = "ws"
+    stream: bool = True
     cache_bypass: bool = False  # "wrong answer": regenerate without consulting the cache
 
 
@@ -51,6 +52,16 @@ class ChatRequest:
 class StageEvent:
     name: str
     ms: float
+
+
+@dataclass(frozen=True)
+class StartEvent:
+    """Sent once, just before the first token: who is answering, and from where."""
+
+    model: str
+    endpoint: str
+    cache_tier: str  # exact, semantic, miss or off (the X-Cache header)
+    cache_similarity: float | None
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,7 @@ class ErrorEvent:
     text: str  # whatever had streamed before the failure, kept for the user
 
 
-Event = StageEvent | TokenEvent | DoneEvent | ErrorEvent
+Event = StageEvent | StartEvent | TokenEvent | DoneEvent | ErrorEvent
 
 
 def _model_choose(request: ChatRequest) -> tuple[ModelSpec, Endpoint]:
@@ -157,6 +168,12 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
                     tokens_prompt=delta.prompt_tokens, tokens_completion=delta.completion_tokens
                 )
             if delta.text:
+                if not parts:
+                    yield StartEvent(
+                        model=spec.name, endpoint=endpoint.name,
+                        cache_tier=trace.values["cache_outcome"],
+                        cache_similarity=lookup.best_similarity,
+                    )  # fmt: skip
                 parts.append(delta.text)
                 yield TokenEvent(text=delta.text, ttft_ms=trace.first_token())
         total_ms = trace.finish()
@@ -212,6 +229,10 @@ async def _answer_replay(
         endpoint="cache", region="", cache_note=f"matched: {candidate.query[:150]}",
     )  # fmt: skip
     pause_s = settings.cache_replay_ms_per_token / 1000
+    yield StartEvent(
+        model=candidate.model, endpoint="cache", cache_tier=hit.tier,
+        cache_similarity=candidate.similarity,
+    )  # fmt: skip
     for index, match in enumerate(_REPLAY_TOKEN.finditer(candidate.response)):
         if index and pause_s:
             await asyncio.sleep(pause_s)
