@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
+from collections.abc import Coroutine
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -22,9 +24,17 @@ from latency.conversations import (
     message_pair_start,
 )
 from latency.models import Message
-from latency.pipeline import ChatRequest, DoneEvent, ErrorEvent, TokenEvent, pipeline_run
+from latency.pipeline import (
+    ChatRequest,
+    DoneEvent,
+    ErrorEvent,
+    StartEvent,
+    TokenEvent,
+    pipeline_run,
+)
 
 TEMPLATE = "chat/conversation.html"
+logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -71,7 +81,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
             limit = settings.CHAT_MAX_MESSAGE_CHARS
             return await self.notice_send(f"Messages are limited to {limit} characters.")
-        self.answer_task = asyncio.create_task(self.answer_stream(text.strip(), received_at))
+        use_documents = frame.get("use_documents") in {"on", "true", True}
+        if use_documents != self.conversation.use_documents:
+            self.conversation.use_documents = use_documents
+            await self.conversation.asave(update_fields=["use_documents"])
+        self.answer_start(self.answer_stream(text.strip(), received_at))
+
+    def answer_start(self, answering: Coroutine[object, object, None]) -> None:
+        self.answer_task = asyncio.create_task(answering)
+        self.answer_task.add_done_callback(self.answer_task_failed)
+
+    def answer_task_failed(self, task: asyncio.Task[None]) -> None:
+        """A bug must not fail silently: log it and tell the user, and keep the socket open."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("answer failed", exc_info=task.exception())
+        asyncio.ensure_future(self.notice_send("Sorry, something went wrong; please try again."))
 
     async def wrong_answer(self, message_id: object, received_at: float) -> None:
         """Drop the cached entry behind the latest answer and answer again from the model."""
@@ -83,7 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.history[-1]["role"] == "assistant":
             self.history.pop()
         question = self.history.pop()["content"]
-        self.answer_task = asyncio.create_task(
+        self.answer_start(
             self.answer_stream(question, received_at, answer=latest, cache_bypass=True)
         )
 
@@ -98,6 +123,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             feature=self.conversation.feature,
             user_id=self.conversation.user_id,
             cache_bypass=cache_bypass,
+            use_documents=self.conversation.use_documents,
         )
         events = pipeline_run(request=request)
         # The model call starts now; saving the exchange overlaps its time to first token.
@@ -113,10 +139,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await message_answer_restart(message=answer)
                 await self.fragment_send("answer_restart", answer=answer)
             event = await first_event
+            streaming = True
             while True:
-                if isinstance(event, TokenEvent):
+                if isinstance(event, StartEvent):
+                    streaming = event.streaming
+                elif isinstance(event, TokenEvent):
                     parts.append(event.text)
-                    await self.token_send(answer=answer, event=event)
+                    if answer.ttft_ms is None:
+                        answer.ttft_ms = event.ttft_ms
+                    if streaming:
+                        await self.token_send(answer=answer, event=event)
                 elif isinstance(event, DoneEvent):
                     await message_finish(
                         message=answer, content=event.text, state=Message.State.DONE,
@@ -126,6 +158,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         cache_similarity=event.cache_similarity,
                         cache_matched_query=event.cache_matched_query,
                         cache_entry_id=event.cache_entry_id, trace_id=event.trace_id,
+                        citations=event.citations, retrieval_embed_ms=event.retrieval_embed_ms,
+                        retrieval_search_ms=event.retrieval_search_ms,
+                        tokens_before=event.tokens_before, tokens_after=event.tokens_after,
+                        decision=event.decision,
                     )  # fmt: skip
                 elif isinstance(event, ErrorEvent):
                     await message_finish(
@@ -154,8 +190,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.fragment_send("answer_final", answer=answer)
 
     async def token_send(self, *, answer: Message, event: TokenEvent) -> None:
-        if answer.ttft_ms is None:
-            answer.ttft_ms = event.ttft_ms
         await self.send(
             text_data=f'<span id="msg-{answer.id}-text" hx-swap-oob="beforeend">'
             f"{escape(event.text)}</span>"

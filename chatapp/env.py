@@ -45,6 +45,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Prometheus: every process serving one database writes its metrics to files in one folder,
+# and /metrics adds them up (prometheus-client's multiprocess mode); `make run` empties it.
+PROMETHEUS_MULTIPROC_DIR = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(DATA_DIR / "metrics" / EMBEDDED_DB_NAME)
+)
+# Alerts: a firing or cleared alert is POSTed as JSON here, when set.
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_S", "3"))
+
+# Documents: the largest file an upload may carry (bytes), 20 MB unless set.
+DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(20 * 1024 * 1024)))
 
 
 def environ_for_child() -> dict[str, str]:

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "django_tasks",
+    "django_tasks_db",
     "latency",
     "chatapp",
 ]
@@ -82,7 +84,9 @@ if env.REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [env.REDIS_URL]},
+            # redis-py 8 times socket reads out after 5 s by default, exactly channels-redis'
+            # 5 s blocking pop: every idle consumer would die; wait longer than the pop.
+            "CONFIG": {"hosts": [{"address": env.REDIS_URL, "socket_timeout": 15}]},
         }
     }
 else:
@@ -112,6 +116,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Limits on what a user may send; bad input gets a clear error, never a crash.
 CHAT_MAX_MESSAGE_CHARS = 8000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
+
+# Observability: /metrics (bearer token when set), and where alerts are posted.
+METRICS_TOKEN = env.METRICS_TOKEN
+PROMETHEUS_MULTIPROC_DIR = env.PROMETHEUS_MULTIPROC_DIR
+ALERT_WEBHOOK_URL = env.ALERT_WEBHOOK_URL
+ALERT_WEBHOOK_TIMEOUT_S = env.ALERT_WEBHOOK_TIMEOUT_S
+
+# Background work (document ingestion) runs on django-tasks' database backend: durable rows in
+# PostgreSQL, run by `manage.py documents_worker` (one of the processes `make run` starts).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# Document uploads: a file over DOCUMENT_MAX_BYTES is refused while it streams in. Files over
+# FILE_UPLOAD_MAX_MEMORY_SIZE spool to a temporary file instead of memory; the other fields of
+# a request (and the API's JSON bodies) stay under DATA_UPLOAD_MAX_MEMORY_SIZE.
+DOCUMENT_MAX_BYTES = env.DOCUMENT_MAX_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # 2.5 MB
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
 LOGGING = {
     "version": 1,

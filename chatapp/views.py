@@ -6,10 +6,11 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from latency.models import Conversation
+from latency.models import Chunk, Conversation
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -42,3 +43,13 @@ def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpRespo
             "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         },
     )
+
+
+@login_required
+def passage_detail(request: HttpRequest, chunk_id: int) -> HttpResponse:
+    """A cited passage, for the user who may read its document."""
+    readable = Q(document__owner=request.user) | Q(shared=True)
+    chunk = get_object_or_404(
+        Chunk.objects.select_related("document").filter(readable, searchable=True), id=chunk_id
+    )
+    return render(request, "chat/passage.html", {"chunk": chunk})

@@ -5,7 +5,18 @@ from __future__ import annotations
 from django.contrib import admin
 
 from latency.cache.service import cache_entries_forget
-from latency.models import CacheEntry, Conversation, Message, RequestTrace, StrategySettings
+from latency.models import (
+    AlertEvent,
+    AlertRule,
+    CacheEntry,
+    Conversation,
+    Document,
+    EndpointBreaker,
+    FeatureBudget,
+    Message,
+    RequestTrace,
+    StrategySettings,
+)
 
 
 @admin.register(Conversation)
@@ -52,3 +63,40 @@ class CacheEntryAdmin(admin.ModelAdmin):
 @admin.register(StrategySettings)
 class StrategySettingsAdmin(admin.ModelAdmin):
     list_display = ["id", "exact_cache", "semantic_cache", "semantic_threshold", "updated_at"]
+
+
+@admin.register(FeatureBudget)
+class FeatureBudgetAdmin(admin.ModelAdmin):
+    """Latency budgets per feature: the router reads them within about two seconds of a change."""
+
+    list_display = ["feature", "p95_ms", "ttft_ms", "note", "updated_at"]
+
+
+@admin.register(EndpointBreaker)
+class EndpointBreakerAdmin(admin.ModelAdmin):
+    """Circuit breakers: clear `open until` to put an endpoint back at once."""
+
+    list_display = ["endpoint", "open_until", "opened_at", "trips", "reason"]
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    """Alert thresholds (also editable on /settings/)."""
+
+    list_display = ["name", "metric", "threshold", "window_seconds", "severity", "enabled"]
+    list_editable = ["threshold", "enabled"]
+
+
+@admin.register(AlertEvent)
+class AlertEventAdmin(admin.ModelAdmin):
+    list_display = ["rule", "started_at", "resolved_at", "value", "message", "notified"]
+    list_filter = ["rule", "resolved_at"]
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "shared", "status", "chunk_count", "created_at"]
+    list_filter = ["status", "shared", "content_type"]
+    search_fields = ["title", "filename", "owner__username"]
+    exclude = ["data"]
+    readonly_fields = ["sha256", "size", "status", "progress", "error", "chunk_count"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -23,6 +24,7 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, default="New conversation")
     feature = models.CharField(max_length=20, choices=Feature.choices, default=Feature.CHAT)
+    use_documents = models.BooleanField(default=False, help_text="Answer from my documents.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +65,13 @@ class Message(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     total_ms = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # What the user sees under an answer besides timings: sources, retrieval, tokens, routing.
+    citations = models.JSONField(default=list, blank=True)
+    retrieval_embed_ms = models.FloatField(null=True, blank=True)
+    retrieval_search_ms = models.FloatField(null=True, blank=True)
+    tokens_before = models.IntegerField(null=True, blank=True)
+    tokens_after = models.IntegerField(null=True, blank=True)
+    decision = models.TextField(blank=True)
     trace = models.ForeignKey(
         "RequestTrace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -106,6 +115,11 @@ class RequestTrace(models.Model):
     tokens_after_compression = models.IntegerField(null=True, blank=True)
     strategies = models.JSONField(default=dict)
     decision = models.TextField(blank=True)
+    # Routing: whether a hedge was sent, how many fallbacks it took, and the winning attempt's
+    # own time to first token (what the live estimates learn from; ttft_ms adds the pipeline).
+    hedged = models.BooleanField(default=False)
+    fallbacks = models.PositiveSmallIntegerField(default=0)
+    upstream_ttft_ms = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
     error = models.TextField(blank=True)
 
@@ -135,6 +149,31 @@ class StrategySettings(models.Model):
         default=False, help_text="Start the model call alongside the cache lookup."
     )
     streaming = models.BooleanField(default=True)
+    rag = models.BooleanField(
+        default=True, help_text="Retrieval for conversations that use documents."
+    )
+    rag_top_k = models.PositiveSmallIntegerField(default=5)
+    rag_fuse_fts = models.BooleanField(default=True, help_text="Fuse full-text search by rank.")
+    compression = models.BooleanField(default=True)
+    compression_budget_tokens = models.PositiveIntegerField(
+        default=300, help_text="Tokens kept from each retrieved-context block."
+    )
+    routing = models.BooleanField(
+        default=True, help_text="Choose the model per request from the feature's budget."
+    )
+    fixed_model = models.CharField(
+        max_length=100, blank=True, help_text="With routing off: this model (blank: default)."
+    )
+    hedging = models.BooleanField(
+        default=True, help_text="Send a second request when the first token is late."
+    )
+    hedge_cap = models.FloatField(default=0.10, help_text="At most this share of requests hedged.")
+    first_token_timeout_s = models.FloatField(
+        default=5.0, help_text="Longest wait for a first token before moving on."
+    )
+    stall_timeout_s = models.FloatField(
+        default=2.0, help_text="A stream silent this long after its first token is cut."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -142,7 +181,9 @@ class StrategySettings(models.Model):
 
     def as_flags(self) -> dict[str, bool]:
         return {"exact_cache": self.exact_cache, "semantic_cache": self.semantic_cache,
-                "speculative_cache": self.speculative_cache, "streaming": self.streaming}
+                "speculative_cache": self.speculative_cache, "streaming": self.streaming,
+                "routing": self.routing, "hedging": self.hedging, "rag": self.rag,
+                "compression": self.compression}
 
 
 class CacheEntry(models.Model):
@@ -196,3 +237,188 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class Document(models.Model):
+    """An uploaded file and the state of its ingestion; its bytes stay here so any worker on
+    any host can (re)ingest it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        READY = "ready"
+        FAILED = "failed"
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Plain text"
+        MARKDOWN = "markdown", "Markdown"
+        HTML = "html", "HTML"
+        PDF = "pdf", "PDF"
+        DOCX = "docx", "Word (.docx)"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents"
+    )
+    shared = models.BooleanField(default=False, help_text="Staff only: readable by everyone.")
+    title = models.CharField(max_length=255)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=10, choices=Kind.choices)  # detected by content
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField(editable=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    error = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    revision = models.PositiveIntegerField(default=1)  # +1 on every re-upload
+    attempts = models.PositiveSmallIntegerField(default=0)  # ingestion runs of this revision
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="document_owner_sha256_uniq")
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="document_owner_idx"),
+            models.Index(fields=["status"], name="document_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {self.Status.READY, self.Status.FAILED}
+
+
+class Chunk(models.Model):
+    """A passage of a document with its embedding. `owner`, `shared` and `searchable` are
+    copied from the document so that retrieval filters without a join; `searchable` turns
+    true in the same transaction that marks the document ready."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    heading = models.TextField(blank=True)  # section path, "Guide > Install > Linux"
+    text = models.TextField()
+    token_count = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=384)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    shared = models.BooleanField(default=False)
+    searchable = models.BooleanField(default=False)
+    search = models.GeneratedField(
+        expression=SearchVector("heading", "text", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_document_ordinal")
+        ]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search"], name="chunk_search_gin"),
+            models.Index(fields=["owner", "searchable"], name="chunk_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
+class AlertRule(models.Model):
+    """A threshold on a window of traces; the defaults are the seed's, editable on /settings/."""
+
+    class Metric(models.TextChoices):
+        TOTAL_P95 = "total_p95", "P95 total latency (ms)"
+        TOTAL_P99 = "total_p99", "P99 total latency (ms)"
+        TTFT_P95 = "ttft_p95", "P95 time to first token (ms)"
+        ERROR_RATE = "error_rate", "Error rate (0–1)"
+        HIT_RATE_DROP = "hit_rate_drop", "Cache hit rate drop (0–1)"
+
+    class Severity(models.TextChoices):
+        WARNING = "warning"
+        CRITICAL = "critical"
+
+    name = models.CharField(max_length=100, unique=True)
+    metric = models.CharField(max_length=20, choices=Metric.choices)
+    threshold = models.FloatField(help_text="Fires above this; for a hit rate drop, below it.")
+    baseline = models.FloatField(
+        null=True, blank=True,
+        help_text="Hit rate drop only: the hour before the window must have been at least this.",
+    )  # fmt: skip
+    window_seconds = models.PositiveIntegerField(default=300)
+    min_requests = models.PositiveIntegerField(
+        default=5, help_text="Fewer requests than this in the window: no verdict."
+    )
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertEvent(models.Model):
+    """One firing of a rule, from the check that saw it to the check that saw it clear."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="events")
+    started_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    value = models.FloatField()
+    message = models.CharField(max_length=300)
+    notified = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            # Several processes may check at once; only one active event per rule survives.
+            models.UniqueConstraint(
+                fields=["rule"], condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_active_per_rule",
+            )  # fmt: skip
+        ]
+
+
+class FeatureBudget(models.Model):
+    """A feature's latency budget: the router picks models whose predicted P95 fits it, and the
+    dashboard shows it beside the measured figures. Staff edit it in the admin."""
+
+    feature = models.CharField(max_length=20, choices=Feature.choices, unique=True)
+    p95_ms = models.FloatField(help_text="Total latency that 95% of requests must stay under.")
+    ttft_ms = models.FloatField(
+        null=True, blank=True, help_text="Time to first token at P95 (blank: no TTFT budget)."
+    )
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["p95_ms"]
+
+    def __str__(self) -> str:
+        return f"{self.feature}: P95 < {self.p95_ms:g} ms"
+
+
+class EndpointBreaker(models.Model):
+    """A circuit breaker opened for an endpoint that kept failing, shared by every worker; it
+    stays open until a health probe after `open_until` succeeds."""
+
+    endpoint = models.CharField(max_length=100, unique=True)
+    opened_at = models.DateTimeField()
+    open_until = models.DateTimeField(null=True, blank=True)  # null: closed
+    reason = models.CharField(max_length=200, blank=True)
+    trips = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} ({'open' if self.open_until else 'closed'})"

@@ -72,3 +72,12 @@ def _async_orm_connections_close() -> Iterator[None]:
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_model_loaded() -> None:
+    """Load the embedding model once up front (as daphne does at start), so no test's timeout
+    pays for it."""
+    from latency.embeddings.local import embedding_model_load
+
+    embedding_model_load()

@@ -20,7 +20,7 @@ from latency.cache.store import (
     cache_store,
 )
 from latency.cache.verify import cache_hit_verify
-from latency.embeddings.service import query_embed
+from latency.embeddings.service import query_embed, query_embed_ready
 from latency.models import CacheEntry, StrategySettings
 from latency.tracing import TraceRecorder
 
@@ -52,6 +52,9 @@ async def cache_lookup(
             lookup.best_similarity = 1.0
             return lookup
     if not settings.semantic_cache:
+        return lookup
+    if not query_embed_ready():
+        trace.set(cache_note="semantic tier skipped: the embedding model is still loading")
         return lookup
     with trace.stage("embed"):
         lookup.embedding = await query_embed(text=query)
@@ -85,8 +88,12 @@ async def cache_remember(
     model: str,
     settings: StrategySettings,
     source_documents: list[int] | None = None,
-) -> CacheEntry:
-    embedding = lookup.embedding if lookup.embedding is not None else await query_embed(text=query)
+) -> CacheEntry | None:
+    embedding = lookup.embedding
+    if embedding is None:
+        if not query_embed_ready():
+            return None  # not worth a wait: the next identical question will be stored
+        embedding = await query_embed(text=query)
     entry = await cache_store(
         scope=scope,
         query=query,

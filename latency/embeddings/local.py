@@ -36,6 +36,11 @@ def embedding_model_path() -> Path:
     return path
 
 
+def embedding_model_ready() -> bool:
+    """Whether this process has the model loaded (loading takes seconds at start)."""
+    return _model is not None
+
+
 def embedding_model_load() -> SentenceTransformer:
     """Load the model once per process (thread-safe) and warm it with one forward pass."""
     global _model

@@ -9,13 +9,23 @@ import numpy as np
 
 from chatapp import env
 from latency.embeddings.batcher import embedding_batcher_get
-from latency.embeddings.local import EMBEDDING_DIMENSIONS, embedding_model_load
+from latency.embeddings.local import (
+    EMBEDDING_DIMENSIONS,
+    embedding_model_load,
+    embedding_model_ready,
+)
 
 
 async def query_embed(*, text: str) -> np.ndarray:
     if env.EMBEDDINGS_URL:
         return await _remote_embed(text)
     return await embedding_batcher_get().embed(text)
+
+
+def query_embed_ready() -> bool:
+    """False while the local model is still loading: the cache then skips its semantic tier
+    rather than make the user wait (a remote endpoint is always ready to be asked)."""
+    return bool(env.EMBEDDINGS_URL) or embedding_model_ready()
 
 
 def embeddings_warm_in_background() -> threading.Thread | None:

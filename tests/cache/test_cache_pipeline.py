@@ -173,3 +173,15 @@ async def test_speculative_mode_cancels_the_model_call_on_a_hit(simulator) -> No
     time.sleep(0.2)
     records = simulator.log()[calls:]
     assert all(r["outcome"] != "ok" for r in records), "a started call must be cancelled"
+
+
+async def test_a_cold_embedding_model_skips_the_semantic_tier(monkeypatch) -> None:  # noqa: ANN001
+    """While the model loads at start, questions go straight to the model instead of waiting."""
+    from latency.cache import service
+
+    await _ask("What is the capital of Italy?")
+    monkeypatch.setattr(service, "query_embed_ready", lambda: False)
+    assert (await _ask("Which city is Italy's capital?")).cache == "miss"
+    assert (await _ask("what is the capital of italy")).cache == "hit", "the exact tier works"
+    monkeypatch.setattr(service, "query_embed_ready", lambda: True)
+    assert (await _ask("Which city is Italy's capital?")).cache_tier == "semantic"

@@ -38,6 +38,8 @@ class Command(BaseCommand):
             str(env.PORT),
             "chatapp.asgi:application",
         ]
+        # The background worker: document ingestion (django-tasks' database backend).
+        commands["worker"] = [python, str(env.BASE_DIR / "manage.py"), "documents_worker"]
         processes = {
             name: subprocess.Popen(command, env=env.environ_for_child())
             for name, command in commands.items()

@@ -10,6 +10,11 @@ from latency.bench.report import result_emit
 
 SCENARIOS = {
     "overhead": "latency.bench.overhead:overhead_run",
+    "dashboard": "latency.bench.dashboard:dashboard_run",
+    "cache": "latency.bench.cache:cache_run",
+    "routing": "latency.bench.routing:routing_run",
+    "compression": "latency.bench.compression:compression_run",
+    "rag": "latency.bench.rag:rag_run",
 }
 
 
@@ -19,6 +24,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("scenario", choices=sorted(SCENARIOS))
         parser.add_argument("--messages", type=int, default=60, help="messages to send")
+        parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="cache: rows")
+        parser.add_argument("--spread-sizes", default="", help="cache: rows, 1%% scope run")
+        parser.add_argument("--seed-max", type=int, default=100_000, help="cache: seed rows")
+        parser.add_argument("--queries", type=int, default=200, help="cache: lookups a size")
+        parser.add_argument("--hits", type=int, default=120, help="cache: semantic hits")
+        parser.add_argument("--rebuild", action="store_true", help="cache: reload the tables")
+        parser.add_argument("--parts", default="lookup,seed,e2e,embed,quality", help="cache")
+        parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         module_name, function_name = SCENARIOS[scenario].split(":")

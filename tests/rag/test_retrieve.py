@@ -1,0 +1,90 @@
+"""Retrieval on real PostgreSQL + pgvector: owner filter, shared documents, readiness, and the
+chat pipeline answering from (and citing) the user's documents."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+
+from latency.embeddings.local import embeddings_encode
+from latency.models import CacheEntry, Chunk, Document
+from latency.pipeline import ChatRequest, DoneEvent, pipeline_run
+from latency.rag.retrieve import passages_retrieve
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _document(owner, title: str, passages: list[str], *, shared: bool = False,  # noqa: ANN001
+              searchable: bool = True) -> Document:  # fmt: skip
+    data = "\n\n".join(passages).encode()
+    document = Document.objects.create(
+        owner=owner, shared=shared, title=title, filename=f"{title}.txt", content_type="text",
+        size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
+        status=Document.Status.READY if searchable else Document.Status.PROCESSING,
+        chunk_count=len(passages),
+    )  # fmt: skip
+    for ordinal, (text, vector) in enumerate(
+        zip(passages, embeddings_encode(texts=passages), strict=True)
+    ):
+        Chunk.objects.create(
+            document=document, ordinal=ordinal, heading=title, text=text, token_count=40,
+            embedding=vector, owner=owner, shared=shared, searchable=searchable,
+        )  # fmt: skip
+    return document
+
+
+@pytest.fixture
+def people():  # noqa: ANN201
+    users = get_user_model().objects
+    return users.create_user("ana", password="unused-pw-1"), users.create_user("bo", password="x2")
+
+
+async def test_retrieval_sees_own_and_shared_documents_only(people) -> None:  # noqa: ANN001
+    ana, bo = people
+    secret = "The vault combination for the Lisbon office is kept by the facilities manager."
+    await sync_to_async(_document)(ana, "Ana notes", [secret, "Ana likes green tea."])
+    await sync_to_async(_document)(bo, "Bo notes", ["The Lisbon office vault opens at nine."])
+    await sync_to_async(_document)(
+        bo, "Handbook", ["Every office vault is audited twice a year."], shared=True
+    )
+    await sync_to_async(_document)(
+        ana, "Draft", ["The Lisbon vault draft is unfinished."], searchable=False
+    )
+    found = await passages_retrieve(query="Who keeps the Lisbon vault combination?",
+                                    user_id=ana.id, k=5)  # fmt: skip
+    texts = [p.text for p in found.passages]
+    assert texts[0] == secret
+    assert "Every office vault is audited twice a year." in texts
+    assert not any("nine" in t or "draft" in t for t in texts), "never another user's or unready"
+    assert found.embed_ms > 0 and found.search_ms > 0
+    for_bo = await passages_retrieve(query="Lisbon vault combination", user_id=bo.id, k=5)
+    assert secret not in [p.text for p in for_bo.passages]
+
+
+async def test_chat_answers_from_documents_with_citations_and_private_cache(people) -> None:  # noqa: ANN001
+    ana, bo = people
+    evidence = "Refunds are paid within 14 days of the returned item arriving at the warehouse."
+    document = await sync_to_async(_document)(
+        ana, "Returns policy", [evidence, "Gift cards cannot be exchanged for cash."]
+    )
+    question = "How long do refunds take to be paid?"
+
+    async def ask(user) -> DoneEvent:  # noqa: ANN001
+        request = ChatRequest(messages=[{"role": "user", "content": question}],
+                              received_at=time.perf_counter(), user_id=user.id,
+                              use_documents=True)  # fmt: skip
+        return [event async for event in pipeline_run(request=request)][-1]
+
+    done = await ask(ana)
+    assert "14 days" in done.text and "[1]" in done.text, "the answer quotes the passage"
+    assert done.citations[0]["document_id"] == document.id
+    assert done.retrieval_embed_ms is not None and done.retrieval_search_ms is not None
+    assert done.stages["retrieval_search"] >= 0 and done.tokens_before >= done.tokens_after
+    assert (await ask(ana)).cache == "hit"
+    assert (await ask(bo)).cache == "miss", "an answer from Ana's documents is hers alone"
+    entry = await CacheEntry.objects.filter(owner=ana).afirst()
+    assert entry.source_documents == [document.id]
