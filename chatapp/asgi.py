@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -15,9 +16,11 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
 from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
+from latency.tokens import tokens_warm  # noqa: E402
 
-# Load and warm the embedding model now, in a thread, not on the first user's request.
+# Load the embedding model and the tokenizer now, in threads, not on a user's request.
 embeddings_warm_in_background()
+threading.Thread(target=tokens_warm, name="tokens-warm", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

@@ -156,7 +156,7 @@ class StrategySettings(models.Model):
     rag_fuse_fts = models.BooleanField(default=True, help_text="Fuse full-text search by rank.")
     compression = models.BooleanField(default=True)
     compression_budget_tokens = models.PositiveIntegerField(
-        default=300, help_text="Tokens kept from each retrieved-context block."
+        default=500, help_text="Tokens kept from each retrieved-context block."
     )
     routing = models.BooleanField(
         default=True, help_text="Choose the model per request from the feature's budget."
@@ -422,3 +422,20 @@ class EndpointBreaker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} ({'open' if self.open_until else 'closed'})"
+
+
+class TraceRollup(models.Model):
+    """Every trace of one finished minute, as arrays: the exact samples, not a sketch. The
+    dashboard's long windows read 60 of these rows an hour instead of every trace; arrays are
+    ordered alike, and `cells[i]` indexes `cell_keys` ("feature␟model␟region␟cache")."""
+
+    minute = models.DateTimeField(primary_key=True)
+    traces = models.PositiveIntegerField(default=0)
+    cell_keys = ArrayField(models.TextField(), default=list)
+    cells = ArrayField(models.SmallIntegerField(), default=list)
+    total_ms = ArrayField(models.FloatField(), default=list)  # NaN: unknown
+    ttft_ms = ArrayField(models.FloatField(), default=list)  # NaN: no first token
+    flags = ArrayField(models.IntegerField(), default=list)  # latency.dashboard_queries bits
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} ({self.traces} traces)"
