@@ -1,8 +1,6 @@
-"""Semantic lookup latency in one benchmark database (a child process of `latency_bench cache`
-run with EMBEDDED_DB_NAME set): HNSW through the app's real query, and the same SQL exactly.
-
-python -m latency.bench.cache_lookup --layout one --size 10000 --queries 200 --result FILE
-"""
+"""Semantic lookup latency in one benchmark database (a child of `latency_bench cache`, run with
+EMBEDDED_DB_NAME set): HNSW through the app's own query, and the same SQL as an exact scan.
+Usage: python -m latency.bench.cache_lookup --layout one|spread --size N --result FILE"""
 
 from __future__ import annotations
 
@@ -19,7 +17,12 @@ from typing import Any
 import numpy as np
 
 LookupFunction = Callable[..., Awaitable[list[Any]]]
-WARMUP_QUERIES = 30
+WARMUP_QUERIES = 100
+EF_SWEEP = (100, 200)  # the app asks for 40: what wider searches would cost and find
+SQL_HNSW = (
+    "SELECT id, query, response, model, 1 - (embedding <=> %(v)s) FROM latency_cacheentry "
+    "WHERE scope_key = %(scope)s AND expires_at > now() ORDER BY embedding <=> %(v)s LIMIT 3"
+)
 
 
 def _exact_candidates_function() -> LookupFunction:
@@ -114,7 +117,19 @@ async def lookups_measure(
         lookup=exact, scope=scope, queries=asked, budget_s=exact_budget_s, err=err,
         label=f"exact scans ({layout}, {size:,})",
     )  # fmt: skip
-    compared = list(zip(hnsw_answers, exact_answers, strict=False))
+    sweep = [{"ef_search": 40, "ms": percentiles(hnsw_ms),
+              "recall_at_3": _recall(hnsw_answers, exact_answers)}]  # fmt: skip
+    for ef_search in EF_SWEEP:
+
+        def wider(ef_search: int = ef_search, **kwargs: Any) -> Awaitable[list[Any]]:
+            return cache_semantic_candidates(ef_search=ef_search, **kwargs)
+
+        ms, answers = await _timed(
+            lookup=wider, scope=scope, queries=asked, budget_s=600, err=err,
+            label=f"HNSW ef_search={ef_search} ({layout}, {size:,})",
+        )  # fmt: skip
+        recall = _recall(answers, exact_answers)
+        sweep.append({"ef_search": ef_search, "ms": percentiles(ms), "recall_at_3": recall})
     paraphrases = [
         (q, a) for q, a in zip(asked, hnsw_answers, strict=True) if q.source_row is not None
     ]
@@ -124,15 +139,44 @@ async def lookups_measure(
         "scope_rows": len(rows),
         "hnsw_ms": percentiles(hnsw_ms),
         "exact_ms": percentiles(exact_ms),
-        "recall_at_3": round(
-            float(np.mean([len(set(h) & set(e)) / max(len(e), 1) for h, e in compared])), 4
-        ),
+        "recall_at_3": sweep[0]["recall_at_3"],
+        "ef_sweep": sweep,
         "paraphrase_found": round(
             float(np.mean([bool(a) and a[0] == f"row {q.source_row}" for q, a in paraphrases])), 4
         ),
         "hnsw_plan": await _plan(scope=scope, embedding=asked[0].vector, exact=False),
         "exact_plan": await _plan(scope=scope, embedding=asked[0].vector, exact=True),
     }
+
+
+def _recall(found: list[list[str]], exact: list[list[str]]) -> float:
+    """Share of the exact top 3 that HNSW returned, over the queries both answered."""
+    pairs = list(zip(found, exact, strict=False))
+    return round(float(np.mean([len(set(f) & set(e)) / max(len(e), 1) for f, e in pairs])), 4)
+
+
+def sql_measure(*, layout: str, size: int, queries: int) -> dict[str, Any]:
+    """The same lookup as bare SQL over psycopg (no ORM, no thread hop, no pool checkout):
+    what the database itself costs, to tell it apart from the Django path around it. Never
+    prepared, as Django's queries are not: a generic plan could not pick the index by scope."""
+    from latency.bench.cache_load import SPREAD_SCOPES, connection_open, scope_of_row
+    from latency.bench.cache_vectors import queries_make
+    from latency.bench.report import percentiles
+
+    rows = list(range(0, size, 1 if layout == "one" else SPREAD_SCOPES))
+    scope = scope_of_row(layout=layout, row=0)
+    timings = []
+    with connection_open() as conn:
+        for query in queries_make(rows=rows, count=queries, seed=size):
+            before = time.perf_counter()
+            with conn.transaction():
+                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                conn.execute("SET LOCAL hnsw.ef_search = 40")
+                conn.execute(
+                    SQL_HNSW, {"v": query.vector, "scope": scope}, prepare=False
+                ).fetchall()
+            timings.append((time.perf_counter() - before) * 1000)
+    return percentiles(timings)
 
 
 async def _plan(**kwargs: Any) -> str:
@@ -156,16 +200,18 @@ def main(argv: list[str]) -> int:
     django.setup()
     from django.core.management import call_command
 
-    from latency.bench.cache_load import table_fill
+    from latency.bench.cache_load import table_fill, table_prewarm
 
     call_command("migrate", verbosity=0)
     load = table_fill(layout=args.layout, size=args.size, rebuild=args.rebuild, err=sys.stderr)
+    table_prewarm()
     result = asyncio.run(
         lookups_measure(
             layout=args.layout, size=args.size, queries=args.queries,
             exact_budget_s=args.exact_budget_s, err=sys.stderr,
         )
     )  # fmt: skip
+    result["hnsw_sql_ms"] = sql_measure(layout=args.layout, size=args.size, queries=args.queries)
     result["load"] = asdict(load)
     with open(args.result, "w") as handle:
         json.dump(result, handle)
