@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.urls import path
 
 from chatapp.consumers import ChatConsumer
+from chatapp.dashboard_consumer import DashboardConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
 ]
