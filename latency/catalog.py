@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
 
@@ -21,6 +21,18 @@ class Endpoint:
     region: str
     api_key: str
     label: str = ""
+    rtt_ms: float | None = None  # the round trip the region implies: a prior for routing
+
+
+@dataclass(frozen=True)
+class LatencyPriors:
+    """What a model's latency is known to be before any trace, in ms, without the network."""
+
+    ttft_p50_ms: float
+    ttft_p90_ms: float
+    ttft_p95_ms: float
+    total_p50_ms: float
+    total_p95_ms: float
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class ModelSpec:
     cost_per_mtok: float
     context: int
     endpoints: tuple[Endpoint, ...]
+    priors: LatencyPriors | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ def catalog_parse(*, text: str, environ: dict[str, str]) -> Catalog:
             # The SDK insists on a key; endpoints that need none get a placeholder.
             api_key=environ.get(key_env, "") if key_env else "not-needed",
             label=raw.get("label", ""),
+            rtt_ms=float(raw["rtt_ms"]) if "rtt_ms" in raw else None,
         )
     models: dict[str, ModelSpec] = {}
     for name, raw in data.get("models", {}).items():
@@ -89,8 +103,16 @@ def catalog_parse(*, text: str, environ: dict[str, str]) -> Catalog:
             cost_per_mtok=float(raw.get("cost_per_mtok", 0)),
             context=int(raw.get("context", 8192)),
             endpoints=usable,
+            priors=_priors_parse(raw),
         )
     return Catalog(models=models, defaults=dict(data.get("defaults", {})))
+
+
+def _priors_parse(raw: dict[str, object]) -> LatencyPriors | None:
+    names = [field.name for field in fields(LatencyPriors)]
+    if not all(name in raw for name in names):
+        return None
+    return LatencyPriors(**{name: float(raw[name]) for name in names})
 
 
 @cache
