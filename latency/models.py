@@ -72,9 +72,7 @@ class Message(models.Model):
     tokens_before = models.IntegerField(null=True, blank=True)
     tokens_after = models.IntegerField(null=True, blank=True)
     decision = models.TextField(blank=True)
-    trace = models.ForeignKey(
-        "RequestTrace", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    trace_uid = models.UUIDField(null=True, blank=True)  # RequestTrace.uid of this answer
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -94,6 +92,7 @@ class RequestTrace(models.Model):
         FAILED = "failed"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    uid = models.UUIDField(null=True, blank=True, db_index=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

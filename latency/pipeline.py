@@ -41,7 +41,7 @@ from latency.rag.retrieve import Retrieval, context_message, passages_retrieve
 from latency.routing import RoutePlan, route_plan
 from latency.strategies import strategy_settings_get
 from latency.tokens import messages_tokens
-from latency.tracing import TraceRecorder, trace_save
+from latency.tracing import TraceRecorder, trace_save_soon
 
 __all__ = ["ChatRequest", "DoneEvent", "ErrorEvent", "Event", "StageEvent", "StartEvent",
            "TokenEvent", "pipeline_run"]  # fmt: skip
@@ -67,7 +67,7 @@ def _upstream_open(
     return resilient_stream(
         plan=route, messages=messages,
         temperature=request.temperature, max_tokens=request.max_tokens,
-        policy=policy_build(settings=settings, budget_ms=route.budget.p95_ms),
+        policy=policy_build(settings=settings, plan=route),
     )  # fmt: skip
 
 
@@ -211,12 +211,12 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
             )  # fmt: skip
             entry_id = entry.id if entry else None
         trace.set(status="ok")
-        saved = await trace_save(recorder=trace)
+        trace_uid = trace_save_soon(recorder=trace)
         yield DoneEvent(
             text=text, model=spec.name, endpoint=endpoint.name,
             endpoint_label=endpoint.label, ttft_ms=trace.ttft_ms, total_ms=total_ms,
             cache="miss" if use_cache else "off", cache_tier=trace.values["cache_outcome"],
-            trace_id=saved.id, cache_entry_id=entry_id, stages=dict(trace.stages),
+            trace_uid=str(trace_uid), cache_entry_id=entry_id, stages=dict(trace.stages),
             citations=_citations(retrieval),
             retrieval_embed_ms=retrieval.embed_ms if use_rag else None,
             retrieval_search_ms=retrieval.search_ms if use_rag else None,
@@ -229,14 +229,14 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
         if upstream is not None:
             _route_outcome(upstream, route, trace)
         trace.set(status="stopped")
-        await _trace_save_quietly(trace)
+        trace_save_soon(recorder=trace)
         raise
     except SubsecondError as error:
         kind = error.kind if isinstance(error, UpstreamError) else "request"
         if upstream is not None:
             _route_outcome(upstream, route, trace)
         trace.set(status="failed", error=str(error))
-        await _trace_save_quietly(trace)
+        trace_save_soon(recorder=trace)
         yield ErrorEvent(message=str(error), kind=kind, text="".join(parts))
 
 
@@ -281,12 +281,12 @@ async def _answer_replay(
         yield TokenEvent(text=match.group(), ttft_ms=trace.first_token())
     total_ms = trace.finish()
     trace.set(status="ok")
-    saved = await trace_save(recorder=trace)
+    trace_uid = trace_save_soon(recorder=trace)
     await cache_hit_record(hit=hit)
     yield DoneEvent(
         text=candidate.response, model=candidate.model, endpoint="cache", endpoint_label="cached",
         ttft_ms=trace.ttft_ms, total_ms=total_ms, cache="hit", cache_tier=hit.tier,
-        trace_id=saved.id, cache_similarity=candidate.similarity,
+        trace_uid=str(trace_uid), cache_similarity=candidate.similarity,
         cache_matched_query=candidate.query, cache_entry_id=candidate.entry_id,
         stages=dict(trace.stages),
     )  # fmt: skip
@@ -302,11 +302,3 @@ async def _upstream_cancel(
     if upstream is not None:
         with contextlib.suppress(Exception):
             await upstream.aclose()  # type: ignore[attr-defined]
-
-
-async def _trace_save_quietly(trace: TraceRecorder) -> None:
-    # A trace that cannot be written must never take the user's answer down with it.
-    try:
-        await asyncio.shield(trace_save(recorder=trace))
-    except Exception:
-        logger.exception("could not save a request trace")

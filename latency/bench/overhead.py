@@ -30,7 +30,7 @@ QUESTIONS = [
 
 
 def overhead_run(*, out: TextIO, messages: int = 60, **_: Any) -> tuple[dict, dict]:
-    from latency.models import Message
+    from latency.models import Message, RequestTrace
 
     work = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
     username, password = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
@@ -43,8 +43,9 @@ def overhead_run(*, out: TextIO, messages: int = 60, **_: Any) -> tuple[dict, di
         web.stop()
     rows = []
     for message_id, browser_ttft, browser_total in seen:
-        message = Message.objects.select_related("trace").get(id=message_id)
-        planned = simulator.log(completion_id=message.trace.upstream_id)[-1]["planned_ttft_ms"]
+        message = Message.objects.get(id=message_id)
+        trace = RequestTrace.objects.get(uid=message.trace_uid)
+        planned = simulator.log(completion_id=trace.upstream_id)[-1]["planned_ttft_ms"]
         rows.append(
             {
                 "browser_ttft_ms": browser_ttft,

@@ -154,7 +154,8 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 60.0
     while True:
         try:
             with urllib.request.urlopen(f"{child.url}/healthz", timeout=2) as response:
-                if response.status == 200:
+                # Ready once the embedding model is loaded: until then the semantic tier is off.
+                if response.status == 200 and json.load(response)["embedding_model"]["loaded"]:
                     return child
         except OSError:
             pass

@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from chatapp.routing import websocket_urlpatterns
 from latency.models import CacheEntry, Conversation, Message, RequestTrace
+from latency.tracing import trace_saves_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,6 +58,7 @@ async def test_answer_streams_in_tokens_then_finishes_with_contract_attributes()
         assert attribute in final
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert answer.state == "done" and answer.content and answer.ttft_ms <= answer.total_ms
+    await trace_saves_wait()
     trace = await RequestTrace.objects.aget(user=user)
     assert trace.model == answer.model and trace.status == "ok" and trace.upstream_id
     assert trace.ttft_ms is not None and trace.stages["generation"] >= 0
@@ -81,6 +83,7 @@ async def test_stop_keeps_partial_answer_marked_stopped(simulator) -> None:  # n
     assert 'data-state="stopped"' in final
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert answer.state == "stopped" and answer.content
+    await trace_saves_wait()
     trace = await RequestTrace.objects.aget(user=user)
     assert trace.status == "stopped"
     upstream = simulator.log_record(completion_id=trace.upstream_id)
@@ -138,6 +141,7 @@ async def test_upstream_error_shows_a_message_and_keeps_the_question(simulator) 
     assert any("answered with an error (500)" in f for f in frames)
     question = await Message.objects.aget(conversation=conversation, role="user")
     assert question.content == "Will this fail?"
+    await trace_saves_wait()
     trace = await RequestTrace.objects.aget(user=user)
     assert trace.status == "failed"
     await communicator.disconnect()

@@ -5,10 +5,12 @@ Ctrl-C, SIGINT or SIGTERM stops every process this started; if one dies, the res
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -23,6 +25,9 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         login_hint = self._demo_user_ensure()
+        # Prometheus files of an earlier run's processes would add up with this run's: start empty.
+        shutil.rmtree(env.PROMETHEUS_MULTIPROC_DIR, ignore_errors=True)
+        Path(env.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
         python = sys.executable
         commands = {}
         if not env.OPENAI_API_KEY:
@@ -40,6 +45,14 @@ class Command(BaseCommand):
         ]
         # The background worker: document ingestion (django-tasks' database backend).
         commands["worker"] = [python, str(env.BASE_DIR / "manage.py"), "documents_worker"]
+        # Alerts fire even when no dashboard is open.
+        commands["alerts"] = [
+            python,
+            str(env.BASE_DIR / "manage.py"),
+            "alerts_check",
+            "--every",
+            "15",
+        ]
         processes = {
             name: subprocess.Popen(command, env=env.environ_for_child())
             for name, command in commands.items()
