@@ -144,8 +144,10 @@ class StrategySettings(models.Model):
     cache_replay_ms_per_token = models.FloatField(
         default=4.0, help_text="Pacing of a cached answer's replay; 0 sends it at once."
     )
+    # On by default: a miss then pays no lookup time; a hit cancels the call it started
+    # (with a paid endpoint the prompt of a cancelled call may still be billed).
     speculative_cache = models.BooleanField(
-        default=False, help_text="Start the model call alongside the cache lookup."
+        default=True, help_text="Start the model call alongside the cache lookup."
     )
     streaming = models.BooleanField(default=True)
     rag = models.BooleanField(

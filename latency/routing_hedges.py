@@ -26,9 +26,11 @@ class HedgeBudget:
         self.requests += 1
         self.tokens = min(self.burst, self.tokens + cap)
 
-    def hedge_take(self) -> bool:
+    def hedge_take(self, *, again: bool = False) -> bool:
+        """One hedge, if the budget has it; `again` for a request asking a second time (a
+        refusal is counted once per request)."""
         if self.tokens < 1.0:
-            self.denied += 1
+            self.denied += 0 if again else 1
             return False
         self.tokens -= 1.0
         self.hedges += 1

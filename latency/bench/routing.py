@@ -20,6 +20,7 @@ from latency.bench.routing_drive import (
     bench_traces_delete,
     question_make,
 )
+from latency.catalog import catalog_load
 from latency.models import EndpointBreaker, StrategySettings
 from latency.routing_health import breakers_reset
 from latency.simulator.text import answer_generate
@@ -227,6 +228,8 @@ async def _all(out: TextIO) -> tuple[dict[str, Any], dict[str, Target]]:
         budget = await _budget(out, work)
     finally:
         await bench_traces_delete(since_ts=started_ts)
+        # The simulated endpoints share their names with the app's: leave no breaker open.
+        await breakers_reset(endpoints=[e.name for e in catalog_load().endpoints()])
     results = {
         "load_average_at_start": load_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],

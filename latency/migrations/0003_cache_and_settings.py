@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('cache_share_across_users', models.BooleanField(default=True, help_text='General answers (no private documents) may serve every user.')),
                 ('cache_max_temperature', models.FloatField(default=0.7, help_text='Requests with a higher temperature are never cached.')),
                 ('cache_replay_ms_per_token', models.FloatField(default=4.0, help_text="Pacing of a cached answer's replay; 0 sends it at once.")),
-                ('speculative_cache', models.BooleanField(default=False, help_text='Start the model call alongside the cache lookup.')),
+                ('speculative_cache', models.BooleanField(default=True, help_text='Start the model call alongside the cache lookup.')),
                 ('streaming', models.BooleanField(default=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],

@@ -25,6 +25,7 @@ from latency.routing_hedges import HedgeBudget, hedge_budget
 
 ATTEMPT_TIMEOUT_FACTOR = 3.0  # an attempt's first-token timeout: this times its TTFT p95 ...
 MIN_ATTEMPT_TIMEOUT_S = 1.0  # ... at least this, at most the policy's first_token_timeout_s
+HEDGE_RETRY_S = 0.05  # a hedge the cap refused is asked for again this often
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,7 @@ class ResilientStream:
                     )  # fmt: skip
                     await self._attempt_failed(late, last_error)
                 if hedge_at <= now:
-                    hedge_at = float("inf")
-                    self._hedge_send(loop)
+                    hedge_at = self._hedge_send(loop)
             else:
                 if attempt not in self._active:
                     continue  # a cancelled attempt's last word
@@ -263,20 +263,23 @@ class ResilientStream:
             return float("inf")
         return attempt.started + attempt.candidate.estimate.ttft_p90_ms / 1000
 
-    def _hedge_send(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _hedge_send(self, loop: asyncio.AbstractEventLoop) -> float:
+        """Send the hedge; when the cap says no, ask again shortly (the budget refills with every
+        request), so that the requests that wait longest get the hedges. The next time to try."""
         busy = {a.candidate.key for a in self._active}
         target = next((c for c in self.plan.hedges if c.key not in busy), None)
         if target is None or not self._active:
-            return
-        if not self._hedges.hedge_take():
+            return float("inf")
+        if not self._hedges.hedge_take(again=self.outcome.hedge_denied):
             self.outcome.hedge_denied = True
-            return
+            return loop.time() + HEDGE_RETRY_S
         waited_ms = (loop.time() - self._active[0].started) * 1000
         self._attempt_start(loop, target, hedge=True)
         self.outcome.hedged = True
         self.outcome.notes.append(
             f"no first token after {waited_ms:.0f} ms: hedged to {target.label}"
         )
+        return float("inf")
 
     def _fallback_start(
         self, loop: asyncio.AbstractEventLoop, deadline: float, *, after: UpstreamError | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from latency.bench.report import result_emit
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
+        call_command("migrate", interactive=False, verbosity=0)  # as `make run` would
         module_name, function_name = SCENARIOS[scenario].split(":")
         run = getattr(import_module(module_name), function_name)
         try:
