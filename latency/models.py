@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
 from latency.cache.verify import DEFAULT_THRESHOLD
@@ -330,6 +331,8 @@ class Chunk(models.Model):
             ),
             GinIndex(fields=["search"], name="chunk_search_gin"),
             models.Index(fields=["owner", "searchable"], name="chunk_owner_idx"),
+            # Shared chunks are few: a partial index finds them for the exact small-set scan.
+            models.Index(fields=["shared"], condition=Q(shared=True), name="chunk_shared_idx"),
         ]
 
     def __str__(self) -> str:

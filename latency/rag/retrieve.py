@@ -18,6 +18,10 @@ from latency.embeddings.service import query_embed
 from latency.models import Chunk
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
+# Up to this many readable chunks an exact scan of them (through the owner index) is both
+# faster and exact; past it the HNSW index with iterative scans takes over. Measured with
+# `latency_bench rag`: at 1% of 100k chunks HNSW + filter gave recall@5 0.71 in ~40 ms.
+EXACT_MAX_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,13 @@ def chunks_search(
 ) -> list[Passage]:
     depth = max(k * 2, 10) if fuse_fts else k
     with transaction.atomic(), connection.cursor() as cursor:
-        # Iterative scans keep walking the graph until the owner filter has yielded k rows.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, depth * 2)])
+        readable = Chunk.objects.filter(_readable(user_id))[: EXACT_MAX_CHUNKS + 1].count()
+        if readable <= EXACT_MAX_CHUNKS:
+            cursor.execute("SET LOCAL enable_indexscan = off")  # exact: no HNSW for a few rows
+        else:
+            # Iterative scans keep walking the graph until the filter has yielded k rows.
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
         nearest = list(
             Chunk.objects.filter(_readable(user_id))
             .alias(distance=CosineDistance("embedding", embedding))
