@@ -82,7 +82,9 @@ class Command(BaseCommand):
     def _processes_stop(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
         for process in processes.values():
             if process.poll() is None:
-                process.terminate()
+                # SIGINT, not SIGTERM: Python then runs its exit handlers, and the last process
+                # attached to the embedded PostgreSQL stops it on the way out.
+                process.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 8
         for process in processes.values():
             try:
