@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from latency.bench.browser import CHROMIUM, chromium_launch
 from latency.bench.processes import ROOT, Child, daphne_start
 
 pytest_plugins = ["tests.fixtures.simulator"]
 
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(autouse=True)
@@ -23,10 +23,10 @@ def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN
 
     monkeypatch.setenv("SIMULATOR_URL", simulator.url)
     catalog_load.cache_clear()
-    clients._clients.clear()
+    clients.forget()
     yield
     catalog_load.cache_clear()
-    clients._clients.clear()
+    clients.forget()
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +55,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = chromium_launch(playwright=playwright)
         yield browser
         browser.close()
 

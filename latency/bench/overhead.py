@@ -11,10 +11,10 @@ from typing import Any, TextIO
 
 from django.contrib.auth import get_user_model
 
+from latency.bench.browser import chromium_launch, page_log_in
 from latency.bench.processes import daphne_start, simulator_start
 from latency.bench.report import histogram_print, percentiles, progress, table_print
 
-CHROMIUM = "/usr/bin/chromium"
 QUESTIONS = [
     "What is a websocket?",
     "How does streaming reduce perceived latency?",
@@ -102,16 +102,9 @@ def _browser_chat(*, url: str, username: str, password: str, count: int) -> list
 
     seen = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = chromium_launch(playwright=playwright)
         page = browser.new_page()
-        page.goto(f"{url}/accounts/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{url}/")
+        page_log_in(page=page, base_url=url, username=username, password=password)
         for index in range(count):
             if index % 10 == 0:  # a fresh conversation every ten turns keeps prompts comparable
                 page.goto(f"{url}/")

@@ -34,6 +34,10 @@ class ClientRegistry:
         """Tests inject their own client for an endpoint here."""
         self._clients[endpoint_name] = client
 
+    def forget(self) -> None:
+        """Drop the clients without closing them (a new event loop or catalog, as in tests)."""
+        self._clients.clear()
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()

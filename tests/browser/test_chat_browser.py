@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from latency.bench.browser import page_sign_up
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
 # touches the ORM itself. The daphne process writes to the test database; users are unique.
@@ -19,18 +19,10 @@ RECORD_GROWTH = """
 """
 
 
-def _sign_up(page, base_url: str) -> None:  # noqa: ANN001
-    page.goto(f"{base_url}/accounts/signup/")
-    page.fill("#id_username", f"user-{uuid.uuid4().hex[:8]}")
-    page.fill("#id_password1", "a-long-enough-passphrase-42")
-    page.fill("#id_password2", "a-long-enough-passphrase-42")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-
 
 def test_answer_streams_into_the_page_and_stop_keeps_a_partial(live_app, browser, simulator):  # noqa: ANN001
     page = browser.new_page()
-    _sign_up(page, live_app.url)
+    page_sign_up(page=page, base_url=live_app.url)
     page.click("#new-conversation")
     page.wait_for_selector("#composer textarea")
     page.wait_for_function("document.querySelector('[ws-connect]') !== null")
@@ -73,14 +65,14 @@ def test_answer_streams_into_the_page_and_stop_keeps_a_partial(live_app, browser
 
 def test_other_users_cannot_open_my_conversation(live_app, browser):  # noqa: ANN001
     owner = browser.new_page()
-    _sign_up(owner, live_app.url)
+    page_sign_up(page=owner, base_url=live_app.url)
     owner.click("#new-conversation")
     owner.wait_for_selector("#composer textarea")
     conversation_url = owner.url
     owner.close()
 
     intruder = browser.new_context().new_page()
-    _sign_up(intruder, live_app.url)
+    page_sign_up(page=intruder, base_url=live_app.url)
     response = intruder.goto(conversation_url)
     assert response.status == 404
     intruder.close()

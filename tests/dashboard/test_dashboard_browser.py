@@ -7,6 +7,8 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from latency.bench.browser import page_log_in
+
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the ORM is
 # reached from a worker thread; daphne (live_app) serves the same test database.
 
@@ -49,11 +51,7 @@ def _ask(base_url: str, key: str) -> None:
 def test_a_new_request_appears_on_the_open_dashboard(live_app, browser, django_db_blocker):  # noqa: ANN001
     username, password, key = _in_thread(django_db_blocker, lambda: _people(uuid.uuid4().hex[:8]))
     page = browser.new_page()
-    page.goto(f"{live_app.url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_app.url}/")
+    page_log_in(page=page, base_url=live_app.url, username=username, password=password)
 
     page.goto(f"{live_app.url}/dashboard/?window=5m")
     page.wait_for_selector('#live-state[data-state="live"]', timeout=10_000)

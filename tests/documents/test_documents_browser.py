@@ -3,8 +3,7 @@ error for the broken ones. daphne (`live_app`) and the real task worker run on t
 
 from __future__ import annotations
 
-import uuid
-
+from latency.bench.browser import page_sign_up
 from tests.documents import samples
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
@@ -23,14 +22,6 @@ RECORD = """
 """
 
 
-def _sign_up(page, base_url: str) -> None:  # noqa: ANN001
-    page.goto(f"{base_url}/accounts/signup/")
-    page.fill("#id_username", f"docs-{uuid.uuid4().hex[:8]}")
-    page.fill("#id_password1", "a-long-enough-passphrase-42")
-    page.fill("#id_password2", "a-long-enough-passphrase-42")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-
 
 def _row(page, filename: str):  # noqa: ANN001, ANN202
     return page.locator("tr.document", has_text=filename)
@@ -38,7 +29,7 @@ def _row(page, filename: str):  # noqa: ANN001, ANN202
 
 def test_upload_several_files_and_watch_them_ingest(live_app, documents_worker, browser):  # noqa: ANN001
     page = browser.new_page()
-    _sign_up(page, live_app.url)
+    page_sign_up(page=page, base_url=live_app.url, prefix="docs")
     page.click("text=Documents")
     page.wait_for_url(f"{live_app.url}/documents/")
     page.evaluate(RECORD)
