@@ -164,10 +164,11 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
             messages = _compress(messages, question, settings, trace)
             upstream = _upstream_open(request, route, settings, messages)
             first_delta = asyncio.ensure_future(anext(upstream))
-        lookup = CacheLookup(hit=None, normalized=query_normalize(text=question))
         if lookup_wanted:
             lookup = await cache_lookup(query=question, scope=scope, settings=settings, trace=trace)
             trace.set(cache_similarity=lookup.best_similarity)
+        else:
+            lookup = CacheLookup(hit=None, normalized=query_normalize(text=question))
         if lookup.hit is not None:
             await _upstream_cancel(first_delta, upstream)
             async for event in _answer_replay(lookup.hit, trace, settings, parts):
@@ -181,6 +182,8 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
                 messages = [*messages[:-1], context_message(retrieval=retrieval), messages[-1]]
             messages = _compress(messages, question, settings, trace)
             upstream = _upstream_open(request, route, settings, messages)
+        for name, ms in list(trace.stages.items()):  # what ran before the model call
+            yield StageEvent(name=name, ms=ms)
         async for delta in _deltas(first_delta, upstream):
             if delta.upstream_id:
                 trace.set(upstream_id=delta.upstream_id)
