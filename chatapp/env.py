@@ -24,6 +24,9 @@ PORT = int(os.environ.get("PORT", "8000"))
 # PostgreSQL: a URL when deployed; otherwise the embedded server under DATA_DIR.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 EMBEDDED_DB_NAME = os.environ.get("EMBEDDED_DB_NAME", "subsecond")
+# PostgreSQL's own default (128MB) cannot hold the vector indexes: a quarter of the RAM, at
+# most 4GB, unless set (PostgreSQL units: "512MB", "2GB"). The memory is taken as it is used.
+EMBEDDED_DB_SHARED_BUFFERS = os.environ.get("EMBEDDED_DB_SHARED_BUFFERS", "")
 
 # Redis switches on the shared channel layer and shared cache when present.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -74,7 +74,11 @@ else:
     from chatapp.embedded_db import embedded_database_settings
 
     DATABASES = {
-        "default": embedded_database_settings(data_dir=env.DATA_DIR, name=env.EMBEDDED_DB_NAME)
+        "default": embedded_database_settings(
+            data_dir=env.DATA_DIR,
+            name=env.EMBEDDED_DB_NAME,
+            shared_buffers=env.EMBEDDED_DB_SHARED_BUFFERS,
+        )
     }
 # A connection pool: under ASGI, Django closes connections around each async ORM hop, and
 # opening a fresh PostgreSQL connection costs ~10 ms that a user would wait for.

@@ -1,7 +1,10 @@
 """Asyncio micro-batcher for embeddings: many concurrent `embed(text)` calls, few forward passes.
 
-Calls are gathered by size (`max_batch`) and time (`max_wait_ms`) and encoded in a worker
-thread, never on the event loop. Per process by nature: it wraps this process's model.
+Calls are gathered by size (`max_batch`) and time (`max_wait_ms`) and encoded on this process's
+torch thread, never on the event loop. A batch takes every call queued while the previous one
+was in its forward pass, so under load batches form by themselves; a lone call waits only for
+the time window, which by default is one turn of the event loop (calls made together still
+share a pass). Per process by nature: it wraps this process's model.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from latency.embeddings.local import embeddings_encode
+from latency.embeddings.local import embeddings_encode, torch_submit
 
 EncodeFunction = Callable[[Sequence[str]], np.ndarray]
 
@@ -40,7 +43,7 @@ class EmbeddingBatcher:
         *,
         encode: EncodeFunction = _encode_local,
         max_batch: int = 32,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         max_queue: int = 1024,
     ) -> None:
         self._encode = encode
@@ -95,11 +98,15 @@ class EmbeddingBatcher:
         try:
             while True:
                 batch = [await self._queue.get()]
-                deadline = loop.time() + self._max_wait
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(deadline):
-                        while len(batch) < self._max_batch:
-                            batch.append(await self._queue.get())
+                await asyncio.sleep(0)  # calls made in the same turn of the loop join in
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                if self._max_wait and len(batch) < self._max_batch:
+                    deadline = loop.time() + self._max_wait
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(deadline):
+                            while len(batch) < self._max_batch:
+                                batch.append(await self._queue.get())
                 live = [(text, future) for text, future in batch if not future.done()]
                 if live:
                     await self._encode_batch(live)
@@ -111,7 +118,8 @@ class EmbeddingBatcher:
 
     async def _encode_batch(self, live: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
         try:
-            vectors = await asyncio.to_thread(self._encode, [text for text, _ in live])
+            texts = [text for text, _ in live]
+            vectors = await asyncio.wrap_future(torch_submit(lambda: self._encode(texts)))
         except Exception as error:  # the callers get the model's error, the loop goes on
             for _, future in live:
                 if not future.done():

@@ -3,7 +3,7 @@ OpenAI-compatible `/v1/embeddings` endpoint when `EMBEDDINGS_URL` is set."""
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from latency.embeddings.local import (
     EMBEDDING_DIMENSIONS,
     embedding_model_load,
     embedding_model_ready,
+    torch_submit,
 )
 
 
@@ -28,13 +29,12 @@ def query_embed_ready() -> bool:
     return bool(env.EMBEDDINGS_URL) or embedding_model_ready()
 
 
-def embeddings_warm_in_background() -> threading.Thread | None:
-    """Load and warm the local model off the request path, once per process at start."""
+def embeddings_warm_in_background() -> Future | None:
+    """Load and warm the local model on the torch thread, off the request path, once per
+    process at start."""
     if env.EMBEDDINGS_URL:
         return None
-    thread = threading.Thread(target=embedding_model_load, name="embeddings-warm", daemon=True)
-    thread.start()
-    return thread
+    return torch_submit(embedding_model_load)
 
 
 _remote_client = None  # per process by nature: one HTTP client and its connection pool
