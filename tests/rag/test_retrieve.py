@@ -88,3 +88,36 @@ async def test_chat_answers_from_documents_with_citations_and_private_cache(peop
     assert (await ask(bo)).cache == "miss", "an answer from Ana's documents is hers alone"
     entry = await CacheEntry.objects.filter(owner=ana).afirst()
     assert entry.source_documents == [document.id]
+
+
+async def test_full_text_fusion_brings_up_an_exact_code(people) -> None:  # noqa: ANN001
+    from latency.rag.retrieve import chunks_search
+
+    ana, _ = people
+    code = "Code E-4471 means the door controller firmware is outdated."
+    near = "Badge readers that lose power show a red light until the breaker is reset."
+    await sync_to_async(_document)(ana, "Devices", [near, "The lobby opens at eight.", code])
+    # The question's vector is closest to the other passage; only the words point at the code.
+    vector = embeddings_encode(texts=[near])[0]
+    search = {"embedding": vector, "query": "E-4471 meaning", "user_id": ana.id, "k": 1}
+    assert [p.text for p in await chunks_search(**search, fuse_fts=False)] == [near]
+    assert [p.text for p in await chunks_search(**search, fuse_fts=True)] == [code]
+
+
+async def test_a_large_library_is_searched_through_the_index_with_the_same_filter(
+    people,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from latency.rag import retrieve
+
+    ana, bo = people
+    mine = ["The Oslo office closes at six.", "The Oslo office has a rooftop garden."]
+    await sync_to_async(_document)(ana, "Oslo", mine)
+    await sync_to_async(_document)(bo, "Bo's Oslo", ["Bo's Oslo office closes at five."])
+    exact = await passages_retrieve(query="When does the Oslo office close?", user_id=ana.id, k=2)
+    monkeypatch.setattr(retrieve, "EXACT_MAX_CHUNKS", 1)  # ana reads 2 chunks: "many"
+    indexed = await passages_retrieve(query="When does the Oslo office close?", user_id=ana.id,
+                                      k=2)  # fmt: skip
+    assert [p.text for p in indexed.passages] == [p.text for p in exact.passages]
+    assert indexed.passages[0].text == mine[0]
+    assert all(p.score > 0 for p in indexed.passages)
