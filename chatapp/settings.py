@@ -83,6 +83,12 @@ else:
 # A connection pool: under ASGI, Django closes connections around each async ORM hop, and
 # opening a fresh PostgreSQL connection costs ~10 ms that a user would wait for.
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}
+# pgvector 0.8's iterative index scans for every HNSW search: a search filtered by scope or
+# owner keeps walking the graph until it has its rows. Set per connection, so that a lookup is
+# one statement without a transaction around SET LOCAL.
+DATABASES["default"]["OPTIONS"]["options"] = (
+    DATABASES["default"]["OPTIONS"].get("options", "") + " -c hnsw.iterative_scan=relaxed_order"
+).strip()
 
 if env.REDIS_URL:
     CHANNEL_LAYERS = {
