@@ -189,3 +189,19 @@ async def test_a_cold_embedding_model_skips_the_semantic_tier(monkeypatch) -> No
     assert (await _ask("what is the capital of italy")).cache == "hit", "the exact tier works"
     monkeypatch.setattr(service, "query_embed_ready", lambda: True)
     assert (await _ask("Which city is Italy's capital?")).cache_tier == "semantic"
+
+
+async def test_a_large_scope_is_searched_through_the_index_with_the_same_scope(
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from latency.cache import store
+
+    await _ask("What is the capital of Italy?")
+    await _ask("How tall is Mount Everest?",
+               before=[{"role": "system", "content": "Answer like a pirate."}])  # fmt: skip
+    monkeypatch.setattr(store, "SEMANTIC_EXACT_MAX", 0)  # every scope counts as large now
+    paraphrase = await _ask("Which city is Italy's capital?")
+    assert (paraphrase.cache, paraphrase.cache_tier) == ("hit", "semantic")
+    assert paraphrase.cache_matched_query == "What is the capital of Italy?"
+    other_scope = await _ask("How high is Mount Everest?")
+    assert other_scope.cache == "miss", "the pirate's answer stays in its own scope"
