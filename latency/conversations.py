@@ -60,23 +60,9 @@ async def message_finish(*, message: Message, **fields: object) -> Message:
 async def message_answer_restart(*, message: Message) -> Message:
     """Clear an answer so it can stream again in place (the "wrong answer" button)."""
     return await message_finish(
-        message=message,
-        content="",
-        state=Message.State.STREAMING,
-        cache="off",
-        cache_tier="",
-        cache_similarity=None,
-        cache_matched_query="",
-        cache_entry=None,
-        ttft_ms=None,
-        total_ms=None,
-        error="",
-        model="",
-        endpoint_label="",
-        citations=[],
-        retrieval_embed_ms=None,
-        retrieval_search_ms=None,
-        tokens_before=None,
-        tokens_after=None,
+        message=message, content="", state=Message.State.STREAMING, cache="off", cache_tier="",
+        cache_similarity=None, cache_matched_query="", cache_entry=None, ttft_ms=None,
+        total_ms=None, error="", model="", endpoint_label="", citations=[],
+        retrieval_embed_ms=None, retrieval_search_ms=None, tokens_before=None, tokens_after=None,
         decision="",
     )

@@ -72,7 +72,7 @@ def histogram_svg(*, bars: Sequence[HistogramBar]) -> SafeString:
         span = f"{_milliseconds(bar.low_ms)}–{_milliseconds(bar.high_ms) if bar.high_ms else '∞'}"
         tip = escape(f"{span}: {bar.model} from a model, {bar.hits} from the cache")
         body.append(
-            f"<g><title>{tip}</title>"
+            f'<g><title>{tip}</title>'
             f'<rect x="{x:.1f}" y="{model_top:.1f}" width="{slot - 4:.1f}" '
             f'height="{HEIGHT - BOTTOM - model_top:.1f}" fill="{MODEL_COLOR}"/>'
             f'<rect x="{x:.1f}" y="{hits_top:.1f}" width="{slot - 4:.1f}" '

@@ -59,6 +59,7 @@ class Window:
         return now - timedelta(seconds=self.seconds), now
 
 
+
 WINDOWS = {
     "5m": Window("5m", "5 minutes", 300, 10),
     "1h": Window("1h", "1 hour", 3600, 60),

@@ -178,9 +178,7 @@ class Grouper:
         rows = counts.tolist()
         return [
             Stats(
-                seconds=self.seconds,
-                total_p=_triple(total[g]),
-                ttft_p=_triple(ttft[g]),
+                seconds=self.seconds, total_p=_triple(total[g]), ttft_p=_triple(ttft[g]),
                 **dict(zip(self.names, rows[g], strict=True)),
             )  # fmt: skip
             for g in range(groups)
@@ -263,9 +261,7 @@ def series_compute(*, samples: Samples, grouper: Grouper | None = None) -> list[
     return [
         SeriesPoint(
             at=origin + timedelta(seconds=index * samples.bucket_seconds),  # type: ignore[operator]
-            requests=bucket.requests,
-            total_p=bucket.total_p,
-            ttft_p=bucket.ttft_p,
+            requests=bucket.requests, total_p=bucket.total_p, ttft_p=bucket.ttft_p,
             hit_rate=bucket.hit_rate,
         )  # fmt: skip
         for index, bucket in enumerate(stats)
@@ -292,10 +288,8 @@ def histogram_compute(*, samples: Samples) -> list[HistogramBar]:
     model = np.bincount(index[~hit[known] & (index >= 0)], minlength=size)
     return [
         HistogramBar(
-            low_ms=float(edges[i]),
-            high_ms=float(edges[i + 1]) if i + 1 < size else None,
-            hits=int(hits[i]),
-            model=int(model[i]),
+            low_ms=float(edges[i]), high_ms=float(edges[i + 1]) if i + 1 < size else None,
+            hits=int(hits[i]), model=int(model[i]),
         )  # fmt: skip
         for i in range(size)
     ]

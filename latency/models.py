@@ -182,16 +182,10 @@ class StrategySettings(models.Model):
         verbose_name_plural = "strategy settings"
 
     def as_flags(self) -> dict[str, bool]:
-        return {
-            "exact_cache": self.exact_cache,
-            "semantic_cache": self.semantic_cache,
-            "speculative_cache": self.speculative_cache,
-            "streaming": self.streaming,
-            "routing": self.routing,
-            "hedging": self.hedging,
-            "rag": self.rag,
-            "compression": self.compression,
-        }
+        return {"exact_cache": self.exact_cache, "semantic_cache": self.semantic_cache,
+                "speculative_cache": self.speculative_cache, "streaming": self.streaming,
+                "routing": self.routing, "hedging": self.hedging, "rag": self.rag,
+                "compression": self.compression}
 
 
 class CacheEntry(models.Model):
@@ -200,10 +194,7 @@ class CacheEntry(models.Model):
 
     scope_key = models.CharField(max_length=64)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
         help_text="Set when the answer used this user's private documents.",
     )
     query = models.TextField()
@@ -398,8 +389,7 @@ class AlertEvent(models.Model):
         constraints = [
             # Several processes may check at once; only one active event per rule survives.
             models.UniqueConstraint(
-                fields=["rule"],
-                condition=models.Q(resolved_at__isnull=True),
+                fields=["rule"], condition=models.Q(resolved_at__isnull=True),
                 name="alert_one_active_per_rule",
             )  # fmt: skip
         ]

@@ -245,13 +245,8 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
 
 def _citations(retrieval: Retrieval) -> list[dict[str, object]]:
     return [
-        {
-            "n": n,
-            "chunk_id": p.chunk_id,
-            "document_id": p.document_id,
-            "title": p.title,
-            "heading": p.heading,
-        }  # fmt: skip
+        {"n": n, "chunk_id": p.chunk_id, "document_id": p.document_id, "title": p.title,
+         "heading": p.heading}  # fmt: skip
         for n, p in enumerate(retrieval.passages, start=1)
     ]
 

@@ -14,6 +14,7 @@ from latency.bench.processes import ROOT, Child, daphne_start
 pytest_plugins = ["tests.fixtures.simulator"]
 
 
+
 @pytest.fixture(autouse=True)
 def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN001
     """Point the model catalog at this session's simulator, with fresh clients per test."""

@@ -32,10 +32,7 @@ class PairOutcome:
 
 
 async def pairs_evaluate(
-    *,
-    pairs: Sequence[CachePair],
-    settings: StrategySettings,
-    on_progress=None,  # noqa: ANN001
+    *, pairs: Sequence[CachePair], settings: StrategySettings, on_progress=None  # noqa: ANN001
 ) -> list[PairOutcome]:
     run = uuid.uuid4().hex[:12]
     outcomes: list[PairOutcome] = []

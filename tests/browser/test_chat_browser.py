@@ -19,6 +19,7 @@ RECORD_GROWTH = """
 """
 
 
+
 def test_answer_streams_into_the_page_and_stop_keeps_a_partial(live_app, browser, simulator):  # noqa: ANN001
     page = browser.new_page()
     page_sign_up(page=page, base_url=live_app.url)

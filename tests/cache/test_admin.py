@@ -23,9 +23,8 @@ def _entry(query: str) -> CacheEntry:
 
 
 def test_staff_search_and_delete_entries(client) -> None:  # noqa: ANN001
-    staff = get_user_model().objects.create_user(
-        "staff", password="pw-123456789", is_staff=True, is_superuser=True
-    )
+    staff = get_user_model().objects.create_user("staff", password="pw-123456789", is_staff=True,
+                                                 is_superuser=True)
     peru, chile = _entry("capital of Peru"), _entry("capital of Chile")
     client.force_login(staff)
     page = client.get("/admin/latency/cacheentry/", {"q": "Peru"})

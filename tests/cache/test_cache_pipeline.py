@@ -77,14 +77,10 @@ async def test_other_system_prompt_misses() -> None:
 
 
 async def test_follow_up_only_hits_after_the_same_earlier_turn() -> None:
-    einstein = [
-        {"role": "user", "content": "Who was Albert Einstein?"},
-        {"role": "assistant", "content": "A physicist."},
-    ]
-    curie = [
-        {"role": "user", "content": "Who was Marie Curie?"},
-        {"role": "assistant", "content": "A chemist and physicist."},
-    ]
+    einstein = [{"role": "user", "content": "Who was Albert Einstein?"},
+                {"role": "assistant", "content": "A physicist."}]
+    curie = [{"role": "user", "content": "Who was Marie Curie?"},
+             {"role": "assistant", "content": "A chemist and physicist."}]
     await _ask("How old was he when he died?", before=einstein)
     assert (await _ask("How old was he when he died?", before=curie)).cache == "miss"
     assert (await _ask("How old was he when he died?", before=einstein)).cache == "hit"

@@ -168,7 +168,9 @@ async def test_repeated_question_is_a_cache_hit_and_wrong_answer_regenerates(sim
     assert hit.content == original.content and hit.cache_entry_id
 
     answered_before = len([r for r in simulator.log() if r["outcome"] == "ok"])
-    await communicator.send_to(text_data=json.dumps({"action": "wrong", "message_id": str(hit.id)}))
+    await communicator.send_to(
+        text_data=json.dumps({"action": "wrong", "message_id": str(hit.id)})
+    )
     _, final = await _until_final(communicator)
     assert 'data-cache="miss"' in final and f'id="msg-{hit.id}"' in final
     answered = len([r for r in simulator.log() if r["outcome"] == "ok"])

@@ -40,15 +40,8 @@ def test_staff_see_the_pages(path: str, staff_user, traces_make):  # noqa: ANN00
 
 @pytest.mark.django_db
 def test_waterfall_fragment_is_staff_only(staff_user, plain_user, traces_make):  # noqa: ANN001
-    [trace_id] = traces_make(
-        [
-            {
-                "total_ms": 500.0,
-                "ttft_ms": 200.0,
-                "stages": {"exact_cache": 0.5, "embed": 8.0, "routing": 0.1},
-            }
-        ]
-    )
+    [trace_id] = traces_make([{"total_ms": 500.0, "ttft_ms": 200.0,
+                               "stages": {"exact_cache": 0.5, "embed": 8.0, "routing": 0.1}}])
     url = f"/dashboard/request/{trace_id}/"
     assert Client().get(url).status_code == 302
     client = Client()

@@ -22,6 +22,7 @@ RECORD = """
 """
 
 
+
 def _row(page, filename: str):  # noqa: ANN001, ANN202
     return page.locator("tr.document", has_text=filename)
 
