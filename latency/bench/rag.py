@@ -41,28 +41,16 @@ def rag_run(*, out: TextIO, chunks: int = 100_000, queries: int = 200, rebuild: 
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=child_env,
                    check=True)  # fmt: skip
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [
-            sys.executable,
-            "-m",
-            "latency.bench.rag",
-            "--chunks",
-            str(chunks),
-            "--queries",
-            str(queries),
-            "--result",
-            result.name,
-        ] + ["--rebuild"] * rebuild
+        command = [sys.executable, "-m", "latency.bench.rag", "--chunks", str(chunks),
+                   "--queries", str(queries), "--result", result.name] + ["--rebuild"] * rebuild
         subprocess.run(command, cwd=ROOT, env=child_env, check=True)
         results = json.loads(Path(result.name).read_text())
     rows = [[name, s["n"], s["p50"], s["p95"], s["p99"]] for name, s in results["timing"].items()]
     table_print(out, f"Retrieval over {chunks:,} chunks, a user holding 1% of them (ms)",
                 ["measure", "n", "p50", "p95", "p99"], rows)  # fmt: skip
-    table_print(
-        out,
-        "Recall@5 of the HNSW search against exact search (same filter)",
-        ["search", "recall@5", "queries with < 5 results"],
-        [["hnsw, iterative scan", results["recall_at_5"], results["short_results"]]],
-    )
+    table_print(out, "Recall@5 of the HNSW search against exact search (same filter)",
+                ["search", "recall@5", "queries with < 5 results"],
+                [["hnsw, iterative scan", results["recall_at_5"], results["short_results"]]])
     targets = {
         "retrieval_p95_ms": Target(results["timing"]["embed+search"]["p95"], 20, "ms"),
         "recall_at_5": Target(results["recall_at_5"], 0.95, "ratio", higher_is_better=True),
@@ -118,10 +106,8 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '2GB'")
         conn.execute("SET max_parallel_maintenance_workers = 2")
-        conn.execute(
-            "CREATE INDEX chunk_embedding_hnsw ON latency_chunk USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-        )
+        conn.execute("CREATE INDEX chunk_embedding_hnsw ON latency_chunk USING hnsw "
+                     "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
         err.write(f"HNSW index built in {time.perf_counter() - started:.1f} s\n")
         conn.execute("VACUUM ANALYZE latency_chunk")
         conn.execute(f"COMMENT ON TABLE latency_chunk IS '{marker}'")
@@ -185,14 +171,9 @@ async def _measure(*, chunks: int, queries: int, err: TextIO) -> dict[str, Any]:
         short += len(got) < 5
         recalls.append(len(set(got) & set(exact)) / max(len(exact), 1))
         progress(err, index + 1, queries, "queries")
-    return {
-        "chunks": chunks,
-        "owners": len(owners),
-        "queries": queries,
-        "timing": {name: percentiles(values) for name, values in timing.items()},
-        "recall_at_5": round(sum(recalls) / len(recalls), 4),
-        "short_results": short,
-    }
+    return {"chunks": chunks, "owners": len(owners), "queries": queries,
+            "timing": {name: percentiles(values) for name, values in timing.items()},
+            "recall_at_5": round(sum(recalls) / len(recalls), 4), "short_results": short}
 
 
 def main() -> None:
