@@ -17,12 +17,8 @@ from typing import Any
 import numpy as np
 
 LookupFunction = Callable[..., Awaitable[list[Any]]]
-WARMUP_QUERIES = 100
+WARMUP_QUERIES = 200  # after table_prewarm has brought the table and index into shared_buffers
 EF_SWEEP = (100, 200)  # the app asks for 40: what wider searches would cost and find
-SQL_HNSW = (
-    "SELECT id, query, response, model, 1 - (embedding <=> %(v)s) FROM latency_cacheentry "
-    "WHERE scope_key = %(scope)s AND expires_at > now() ORDER BY embedding <=> %(v)s LIMIT 3"
-)
 
 
 def _exact_candidates_function() -> LookupFunction:
@@ -156,25 +152,24 @@ def _recall(found: list[list[str]], exact: list[list[str]]) -> float:
 
 
 def sql_measure(*, layout: str, size: int, queries: int) -> dict[str, Any]:
-    """The same lookup as bare SQL over psycopg (no ORM, no thread hop, no pool checkout):
-    what the database itself costs, to tell it apart from the Django path around it. Never
-    prepared, as Django's queries are not: a generic plan could not pick the index by scope."""
+    """The app's lookup statement as bare SQL over psycopg (no ORM, no thread hop, no pool
+    checkout): what the database itself costs, to tell it apart from the Django path around
+    it. Never prepared, as Django's queries are not: a generic plan could not pick a branch."""
     from latency.bench.cache_load import SPREAD_SCOPES, connection_open, scope_of_row
     from latency.bench.cache_vectors import queries_make
     from latency.bench.report import percentiles
+    from latency.cache.store import SEMANTIC_EXACT_MAX, SEMANTIC_SQL
 
     rows = list(range(0, size, 1 if layout == "one" else SPREAD_SCOPES))
     scope = scope_of_row(layout=layout, row=0)
     timings = []
     with connection_open() as conn:
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")  # as the app's connections
         for query in queries_make(rows=rows, count=queries, seed=size):
+            params = {"v": query.vector, "scope": scope, "cap": SEMANTIC_EXACT_MAX + 1,
+                      "limit": 3}  # fmt: skip
             before = time.perf_counter()
-            with conn.transaction():
-                conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                conn.execute("SET LOCAL hnsw.ef_search = 40")
-                conn.execute(
-                    SQL_HNSW, {"v": query.vector, "scope": scope}, prepare=False
-                ).fetchall()
+            conn.execute(SEMANTIC_SQL, params, prepare=False).fetchall()
             timings.append((time.perf_counter() - before) * 1000)
     return percentiles(timings)
 

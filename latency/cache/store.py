@@ -52,23 +52,27 @@ SEMANTIC_EXACT_MAX = 2000
 SEMANTIC_EF_SEARCH = 40  # pgvector's default; the connection also sets relaxed iterative scans
 
 # One statement, no transaction: the scope's size (counted up to the cut-off through the scope
-# index) decides which branch runs; the other is skipped by a one-time filter. `+ 0` keeps the
-# exact branch off the HNSW index.
-_SEMANTIC_SQL = """
-WITH scope_size AS (
+# index) decides which branch runs; the other is skipped by a one-time filter, kept above each
+# branch's LIMIT so that a skipped branch never even starts (a parallel scan would launch its
+# workers first). `+ 0` keeps the exact branch off the HNSW index. The vector is sent once.
+SEMANTIC_SQL = """
+WITH asked AS MATERIALIZED (SELECT %(v)s::vector AS v),
+scope_size AS (
     SELECT count(*) AS n FROM (
         SELECT 1 FROM latency_cacheentry WHERE scope_key = %(scope)s LIMIT %(cap)s
     ) capped
 )
-(SELECT id, query, response, model, 1 - (embedding <=> %(v)s::vector) AS similarity
- FROM latency_cacheentry
- WHERE scope_key = %(scope)s AND expires_at > now() AND (SELECT n FROM scope_size) < %(cap)s
- ORDER BY (embedding <=> %(v)s::vector) + 0 LIMIT %(limit)s)
+SELECT * FROM (
+    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity
+    FROM latency_cacheentry WHERE scope_key = %(scope)s AND expires_at > now()
+    ORDER BY (embedding <=> (SELECT v FROM asked)) + 0 LIMIT %(limit)s
+) exact WHERE (SELECT n FROM scope_size) < %(cap)s
 UNION ALL
-(SELECT id, query, response, model, 1 - (embedding <=> %(v)s::vector) AS similarity
- FROM latency_cacheentry
- WHERE scope_key = %(scope)s AND expires_at > now() AND (SELECT n FROM scope_size) >= %(cap)s
- ORDER BY embedding <=> %(v)s::vector LIMIT %(limit)s)
+SELECT * FROM (
+    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity
+    FROM latency_cacheentry WHERE scope_key = %(scope)s AND expires_at > now()
+    ORDER BY embedding <=> (SELECT v FROM asked) LIMIT %(limit)s
+) graph WHERE (SELECT n FROM scope_size) >= %(cap)s
 """
 _VECTOR = VectorField(dimensions=384)  # turns a numpy vector into its SQL literal
 
@@ -82,12 +86,12 @@ def cache_semantic_candidates(
               "v": _VECTOR.get_prep_value(embedding)}  # fmt: skip
     with connection.cursor() as cursor:
         if ef_search == SEMANTIC_EF_SEARCH:
-            cursor.execute(_SEMANTIC_SQL, params)
+            cursor.execute(SEMANTIC_SQL, params)
             rows = cursor.fetchall()
         else:  # a wider search (the benchmark's sweep) needs its own setting
             with transaction.atomic():
                 cursor.execute("SET LOCAL hnsw.ef_search = %s", [ef_search])
-                cursor.execute(_SEMANTIC_SQL, params)
+                cursor.execute(SEMANTIC_SQL, params)
                 rows = cursor.fetchall()
     # Relaxed iterative scans may return neighbours slightly out of order.
     rows.sort(key=lambda row: -row[4])
