@@ -26,7 +26,8 @@ from latency.routing_health import breakers_reset
 from latency.simulator.text import answer_generate
 from latency.simulator.words import text_tokenize
 
-HEAVY_REQUESTS = 6000  # a p99 from 60 samples above it, not 30: four 3000-request runs spread 0.46-0.51
+# Per arm: a p99 from 60 samples above it, not 30 (four 3000-request runs spread 0.46-0.51).
+HEAVY_REQUESTS = 6000
 FAULT_REQUESTS = 2500
 BUDGET_REQUESTS = 400
 SHORT_ANSWER_TOKENS = 8  # the tail is in the first token; short answers keep the run brief
