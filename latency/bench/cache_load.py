@@ -20,7 +20,7 @@ INDEX = "cache_embedding_hnsw"
 # The same definition as the model's HnswIndex (latency/models.py).
 INDEX_SQL = (
     f"CREATE INDEX {INDEX} ON {TABLE} USING hnsw (embedding vector_cosine_ops) "
-    "WITH (m = 16, ef_construction = 64)"
+    "WITH (m = 16, ef_construction = 128)"
 )
 SPREAD_SCOPES = 100  # the "spread" layout: each scope holds 1% of the rows
 COPY_COLUMNS = (
@@ -49,7 +49,8 @@ def scope_of_row(*, layout: str, row: int) -> str:
 
 def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadReport:
     """Make the table hold exactly `size` rows of `layout`, indexed; reuse it if it does."""
-    marker = f"bench layout={layout} rows={size} seed={SEED} clusters={CLUSTERS}"
+    index = INDEX_SQL.split("WITH ")[1].replace(";", "")
+    marker = f"bench layout={layout} rows={size} seed={SEED} clusters={CLUSTERS} index={index}"
     with connection_open() as conn:
         current = conn.execute(
             f"SELECT obj_description('{TABLE}'::regclass, 'pg_class')"
