@@ -49,7 +49,7 @@ def scope_of_row(*, layout: str, row: int) -> str:
 
 def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadReport:
     """Make the table hold exactly `size` rows of `layout`, indexed; reuse it if it does."""
-    index = INDEX_SQL.split("WITH ")[1].replace(";", "")
+    index = INDEX_SQL.split("WITH ")[1]  # a table built with other index settings is rebuilt
     marker = f"bench layout={layout} rows={size} seed={SEED} clusters={CLUSTERS} index={index}"
     with connection_open() as conn:
         current = conn.execute(
@@ -91,8 +91,8 @@ def connection_open() -> psycopg.Connection[Any]:
 def table_prewarm() -> None:
     """Bring the table and its HNSW index into shared_buffers, as on a server that has been
     answering for a while. This build has no pg_prewarm, and reading the files only fills the
-    OS page cache (copying a page from there costs a lookup ~5 µs), so one iterative index scan
-    walks the whole graph and fetches every row (~25 s at 1M rows)."""
+    OS page cache (a lookup then still copies every page it touches from there, ~5 µs each),
+    so one iterative index scan walks the whole graph and fetches every row (~25 s at 1M)."""
     with connection_open() as conn:
         size = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
         with conn.transaction():
