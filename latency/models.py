@@ -213,8 +213,8 @@ class CacheEntry(models.Model):
         indexes = [
             models.Index(fields=["scope_key", "query_normalized"], name="cache_exact_idx"),
             # ef_construction 128, not pgvector's 64: at 1M entries in one scope the graph then
-            # finds 78-81% of the exact top 3 at ef_search 40 instead of 59%, at the same lookup
-            # time (`latency_bench cache`, two runs); the build takes ~1.7x as long.
+            # finds 77-81% of the exact top 3 at ef_search 40 instead of 59%, at about the same
+            # lookup time (`latency_bench cache`, three runs); the build takes ~1.7x as long.
             HnswIndex(
                 name="cache_embedding_hnsw",
                 fields=["embedding"],
