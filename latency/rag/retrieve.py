@@ -9,16 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from channels.db import database_sync_to_async
-from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import F, Q
-from pgvector.django import CosineDistance, VectorField
 
 from latency.embeddings.service import query_embed
 from latency.models import Chunk
 
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
-_VECTOR = VectorField(dimensions=384)  # turns a numpy vector into its SQL literal
 # Up to this many readable chunks an exact scan of them (through the owner index) is both
 # faster and exact; past it the HNSW index with iterative scans takes over. Measured with
 # `latency_bench rag`: at 1% of 100k chunks HNSW + filter gave recall@5 0.71 in ~40 ms.
@@ -46,25 +42,18 @@ class Retrieval:
         return sorted({p.document_id for p in self.passages})
 
 
-def _readable(user_id: int | None) -> Q:
-    """Ready chunks of the user's own documents and of documents shared with everyone."""
-    visible = Q(owner_id=user_id) | Q(shared=True) if user_id else Q(shared=True)
-    return Q(searchable=True) & visible
-
-
-# One round trip for the common case: the user's readable chunks (at most EXACT_MAX_CHUNKS + 1
-# of them, through the owner and shared indexes), the exact nearest among them, optionally the
-# best full-text matches, and the passages' text. A materialised CTE cannot use the HNSW
-# index, so no setting has to change and no transaction is needed.
-_READABLE_SQL = """
-    searchable AND (owner_id = %(user)s OR shared)
-"""
+# One statement, one round trip. In the common case (a user who can read at most
+# EXACT_MAX_CHUNKS chunks) `nearest` ranks the materialised `readable` rows exactly: a CTE
+# cannot use the HNSW index, so no setting has to change and no transaction is needed. With more
+# readable chunks the same statement ranks through the HNSW index instead (the connection's
+# iterative scans keep walking the graph until the filter has yielded `depth` rows) and leaves
+# `readable` unread. Optionally the best full-text matches, and the passages' text.
 _SEARCH_SQL = """
 WITH readable AS MATERIALIZED (
     SELECT id, embedding FROM latency_chunk WHERE {readable} LIMIT %(cap)s
 ), nearest AS (
     SELECT id, 1 - (embedding <=> %(vector)s::vector) AS similarity
-    FROM readable ORDER BY embedding <=> %(vector)s::vector LIMIT %(depth)s
+    FROM {ranked} ORDER BY embedding <=> %(vector)s::vector LIMIT %(depth)s
 ), lexical AS (
     {lexical}
 ), found AS (
@@ -72,7 +61,7 @@ WITH readable AS MATERIALIZED (
     FROM nearest n FULL JOIN lexical l ON l.id = n.id
 )
 SELECT total.n, f.id, f.similarity, f.rank, c.document_id, d.title, c.heading, c.text
-FROM (SELECT count(*) AS n FROM readable) total
+FROM ({total}) total
 LEFT JOIN (found f JOIN latency_chunk c ON c.id = f.id
            JOIN latency_document d ON d.id = c.document_id) ON true
 """
@@ -91,54 +80,26 @@ def chunks_search(
 ) -> list[Passage]:
     fuse = fuse_fts and bool(query.strip())
     depth = max(k * 2, 10) if fuse else k
-    readable = _READABLE_SQL if user_id else "searchable AND shared"
-    sql = _SEARCH_SQL.format(
-        readable=readable,
-        lexical=(_LEXICAL_SQL if fuse else _NO_LEXICAL_SQL).format(readable=readable),
-    )
-    params = {"user": user_id, "cap": EXACT_MAX_CHUNKS + 1, "depth": depth,
-              "vector": _VECTOR.get_prep_value(embedding), "text": query}  # fmt: skip
+    # Ready chunks of the user's own documents and of documents shared with everyone.
+    readable = "searchable AND shared"
+    if user_id:
+        readable = "searchable AND (owner_id = %(user)s OR shared)"
+    lexical = (_LEXICAL_SQL if fuse else _NO_LEXICAL_SQL).format(readable=readable)
+    exact = _SEARCH_SQL.format(readable=readable, lexical=lexical, ranked="readable",
+                               total="SELECT count(*) AS n FROM readable")  # fmt: skip
+    graph = _SEARCH_SQL.format(readable=readable, lexical=lexical, total="SELECT NULL::bigint AS n",
+                               ranked=f"latency_chunk WHERE {readable}")  # fmt: skip
+    params = {"user": user_id, "cap": EXACT_MAX_CHUNKS + 1, "depth": depth, "text": query,
+              "vector": Chunk._meta.get_field("embedding").get_prep_value(embedding)}  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(exact, params)
         rows = cursor.fetchall()
-    if rows and rows[0][0] > EXACT_MAX_CHUNKS:
-        rows = _search_hnsw(embedding=embedding, query=query, user_id=user_id, depth=depth,
-                            fuse=fuse)  # fmt: skip
-    else:
-        rows = [row[1:] for row in rows if row[1] is not None]
-    return _fused(rows, k=k)
-
-
-def _search_hnsw(
-    *, embedding: np.ndarray, query: str, user_id: int | None, depth: int, fuse: bool
-) -> list[tuple]:
-    """Many readable chunks: pgvector's HNSW index, with iterative scans that keep walking the
-    graph until the filter has yielded `depth` rows, and full-text search beside it."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
-        nearest = dict(
-            Chunk.objects.filter(_readable(user_id))
-            .alias(distance=CosineDistance("embedding", embedding))
-            .annotate(similarity=1 - F("distance"))
-            .order_by("distance")
-            .values_list("id", "similarity")[:depth]
-        )
-    lexical: dict[int, float] = {}
-    if fuse:
-        search = SearchQuery(query, search_type="websearch", config="english")
-        lexical = dict(
-            Chunk.objects.filter(_readable(user_id), search=search)
-            .annotate(rank=SearchRank(F("search"), search))
-            .order_by("-rank")
-            .values_list("id", "rank")[:depth]
-        )
-    fields = ("id", "document_id", "document__title", "heading", "text")
-    return [
-        (cid, nearest.get(cid), lexical.get(cid), *rest)
-        for cid, *rest in Chunk.objects.filter(id__in=nearest.keys() | lexical.keys())
-        .values_list(*fields)
-    ]  # fmt: skip
+        if rows and rows[0][0] > EXACT_MAX_CHUNKS:  # many readable chunks: through the graph
+            with transaction.atomic():
+                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
+                cursor.execute(graph, params)
+                rows = cursor.fetchall()
+    return _fused([row[1:] for row in rows if row[1] is not None], k=k)
 
 
 def _fused(rows: list[tuple], *, k: int) -> list[Passage]:
