@@ -21,52 +21,45 @@ WARMUP_QUERIES = 200  # after table_prewarm has brought the table and index into
 EF_SWEEP = (100, 200)  # the app asks for 40: what wider searches would cost and find
 
 
+EXACT_EVERYWHERE = 10**12  # as SEMANTIC_SQL's cut-off: every scope takes the exact branch
+
+
 def _exact_candidates_function() -> LookupFunction:
-    """`cache_semantic_candidates`' SQL with index scans off: PostgreSQL reads every row of the
-    scope (sequential or bitmap scan on the scope column) and sorts by exact cosine distance."""
+    """The app's lookup statement with every scope counted as small: PostgreSQL reads every row
+    of the scope and sorts by exact cosine distance (the reference for recall)."""
     from channels.db import database_sync_to_async
-    from django.db import connection, transaction
+    from django.db import connection
+
+    from latency.cache.store import SEMANTIC_SQL, CacheCandidate, semantic_params
 
     @database_sync_to_async
     def exact_candidates(*, scope: Any, embedding: np.ndarray, limit: int = 3) -> list[Any]:
-        from latency.cache.store import CacheCandidate
-
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_indexscan = off")
-            rows = list(_queryset(scope=scope, embedding=embedding)[:limit])
+        params = semantic_params(scope_key=scope.key, embedding=embedding, limit=limit,
+                                 exact_max=EXACT_EVERYWHERE)  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(SEMANTIC_SQL, params)
+            rows = sorted(cursor.fetchall(), key=lambda row: -row[4])
         return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]
 
     return exact_candidates
 
 
-def _queryset(*, scope: Any, embedding: np.ndarray) -> Any:
-    """The same query as latency.cache.store.cache_semantic_candidates builds."""
-    from django.db.models import F
-    from django.utils import timezone
-    from pgvector.django import CosineDistance
-
-    from latency.models import CacheEntry
-
-    return (
-        CacheEntry.objects.filter(scope_key=scope.key, expires_at__gt=timezone.now())
-        .alias(distance=CosineDistance("embedding", embedding))
-        .annotate(similarity=1 - F("distance"))
-        .order_by("distance")
-        .values_list("id", "query", "response", "model", "similarity")
-    )
-
-
 def plan_describe(*, scope: Any, embedding: np.ndarray, exact: bool) -> str:
-    """The plan's access path, e.g. `Index Scan using cache_embedding_hnsw`."""
-    from django.db import connection, transaction
+    """The access path the lookup statement took, e.g. `Index Scan using cache_embedding_hnsw`
+    (the branch it skipped is left out)."""
+    from django.db import connection
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        if exact:
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        plan = _queryset(scope=scope, embedding=embedding)[:3].explain()
-    nodes = [line.strip(" ->") for line in plan.splitlines() if "Scan" in line]
-    return "; ".join(node.split("  (")[0] for node in nodes)
+    from latency.cache.store import SEMANTIC_EXACT_MAX, SEMANTIC_SQL, semantic_params
+
+    exact_max = EXACT_EVERYWHERE if exact else SEMANTIC_EXACT_MAX
+    params = semantic_params(scope_key=scope.key, embedding=embedding, limit=3, exact_max=exact_max)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {SEMANTIC_SQL}", params)
+        plan = [row[0] for row in cursor.fetchall()]
+    # Left out: the skipped branch, the CTE reads and the scope count (an index-only scan).
+    nodes = [line.strip(" ->") for line in plan if "Scan" in line and "never executed" not in line
+             and "CTE Scan" not in line and "Index Only Scan" not in line]  # fmt: skip
+    return "; ".join(node.split("  (")[0].split(" (actual")[0] for node in nodes)
 
 
 async def _timed(
@@ -158,7 +151,7 @@ def sql_measure(*, layout: str, size: int, queries: int) -> dict[str, Any]:
     from latency.bench.cache_load import SPREAD_SCOPES, connection_open, scope_of_row
     from latency.bench.cache_vectors import queries_make
     from latency.bench.report import percentiles
-    from latency.cache.store import SEMANTIC_EXACT_MAX, SEMANTIC_SQL
+    from latency.cache.store import SEMANTIC_SQL, semantic_params
 
     rows = list(range(0, size, 1 if layout == "one" else SPREAD_SCOPES))
     scope = scope_of_row(layout=layout, row=0)
@@ -166,8 +159,7 @@ def sql_measure(*, layout: str, size: int, queries: int) -> dict[str, Any]:
     with connection_open() as conn:
         conn.execute("SET hnsw.iterative_scan = relaxed_order")  # as the app's connections
         for query in queries_make(rows=rows, count=queries, seed=size):
-            params = {"v": query.vector, "scope": scope, "cap": SEMANTIC_EXACT_MAX + 1,
-                      "limit": 3}  # fmt: skip
+            params = semantic_params(scope_key=scope, embedding=query.vector, limit=3)
             before = time.perf_counter()
             conn.execute(SEMANTIC_SQL, params, prepare=False).fetchall()
             timings.append((time.perf_counter() - before) * 1000)

@@ -15,7 +15,6 @@ from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
-from pgvector.django import VectorField
 
 from latency.cache.scope import CacheScope
 from latency.models import CacheEntry
@@ -74,7 +73,14 @@ SELECT * FROM (
     ORDER BY embedding <=> (SELECT v FROM asked) LIMIT %(limit)s
 ) graph WHERE (SELECT n FROM scope_size) >= %(cap)s
 """
-_VECTOR = VectorField(dimensions=384)  # turns a numpy vector into its SQL literal
+
+
+def semantic_params(
+    *, scope_key: str, embedding: np.ndarray, limit: int, exact_max: int = SEMANTIC_EXACT_MAX
+) -> dict[str, object]:
+    """SEMANTIC_SQL's parameters; a larger `exact_max` makes bigger scopes take the exact scan."""
+    vector = CacheEntry._meta.get_field("embedding").get_prep_value(embedding)
+    return {"scope": scope_key, "cap": exact_max + 1, "limit": limit, "v": vector}
 
 
 @database_sync_to_async
@@ -82,8 +88,7 @@ def cache_semantic_candidates(
     *, scope: CacheScope, embedding: np.ndarray, limit: int = 3,
     ef_search: int = SEMANTIC_EF_SEARCH,
 ) -> list[CacheCandidate]:  # fmt: skip
-    params = {"scope": scope.key, "cap": SEMANTIC_EXACT_MAX + 1, "limit": limit,
-              "v": _VECTOR.get_prep_value(embedding)}  # fmt: skip
+    params = semantic_params(scope_key=scope.key, embedding=embedding, limit=limit)
     with connection.cursor() as cursor:
         if ef_search == SEMANTIC_EF_SEARCH:
             cursor.execute(SEMANTIC_SQL, params)
