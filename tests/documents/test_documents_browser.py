@@ -3,6 +3,11 @@ error for the broken ones. daphne (`live_app`) and the real task worker run on t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
 from latency.bench.browser import page_sign_up
 from tests.documents import samples
 
@@ -21,6 +26,17 @@ RECORD = """
 }
 """
 
+
+@contextmanager
+def _chunk_writes_held() -> Iterator[None]:
+    """Holds back every write to the chunk index, so ingestion stays in its processing stage
+    long enough for a person (and the page's 1 s poll) to see it, however fast embedding is."""
+    from django.db import connection
+
+    with psycopg.connect(**connection.get_connection_params()) as held:
+        held.execute("LOCK TABLE latency_chunk IN SHARE MODE")
+        yield
+        held.rollback()
 
 
 def _row(page, filename: str):  # noqa: ANN001, ANN202
@@ -45,13 +61,16 @@ def test_upload_several_files_and_watch_them_ingest(live_app, documents_worker, 
             {"name": "latin1.txt", "mimeType": "text/plain", "buffer": b"caf\xe9 cr\xe8me"},
         ],
     )
-    page.click("#upload-button")
-    page.wait_for_selector("#upload-results li.outcome >> nth=3")
-    results = page.inner_text("#upload-results")
-    assert results.count("queued for ingestion") == 3
-    assert "latin1.txt: The text is not UTF-8" in results
-    assert page.eval_on_selector("#upload-progress", "p => p.value") == 100
-    assert page.evaluate("window.__progress.length") > 0, "the bar followed the upload"
+    with _chunk_writes_held():
+        page.click("#upload-button")
+        page.wait_for_selector("#upload-results li.outcome >> nth=3")
+        results = page.inner_text("#upload-results")
+        assert results.count("queued for ingestion") == 3
+        assert "latin1.txt: The text is not UTF-8" in results
+        assert page.eval_on_selector("#upload-progress", "p => p.value") == 100
+        assert page.evaluate("window.__progress.length") > 0, "the bar followed the upload"
+        processing = page.wait_for_selector("tr.document[data-status=processing]", timeout=60_000)
+        assert processing.query_selector("progress[aria-label='Ingestion progress']")
 
     ready = "tr.document[data-status=ready]"
     for filename in ("handbook.md", "report.docx", "broken.pdf"):
@@ -62,6 +81,7 @@ def test_upload_several_files_and_watch_them_ingest(live_app, documents_worker, 
     assert int(_row(page, "handbook.md").locator(".doc-chunks").inner_text()) > 3
     statuses = page.evaluate("window.__statuses")
     assert any(status.startswith("processing:") for status in statuses), statuses
+    assert any(status.startswith("ready:") for status in statuses), statuses
     assert page.locator("tr.document[hx-trigger]").count() == 0, "finished rows stop polling"
 
     page.on("dialog", lambda dialog: dialog.accept())
