@@ -30,11 +30,27 @@ def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN
 
 
 @pytest.fixture(scope="session")
-def live_app(django_db_setup, django_db_blocker, simulator) -> Iterator[Child]:  # noqa: ANN001
-    """daphne serving chatapp.asgi on the test database, as `make run` would."""
+def test_database(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ANN001
+    """The test database's name. pytest-django makes it only if some collected test is marked
+    django_db; browser tests are not (Playwright's loop runs in their thread), so when they are
+    run on their own it is made here."""
     from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
 
-    name = connection.settings_dict["NAME"]
+    made = None
+    if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+        with django_db_blocker.unblock():
+            made = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield connection.settings_dict["NAME"]
+    if made is not None:
+        with django_db_blocker.unblock():
+            teardown_databases(made, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def live_app(test_database, simulator) -> Iterator[Child]:  # noqa: ANN001
+    """daphne serving chatapp.asgi on the test database, as `make run` would."""
+    name = test_database
     child_env = {"SIMULATOR_URL": simulator.url, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     if os.environ.get("DATABASE_URL"):
         child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"

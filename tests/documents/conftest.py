@@ -14,10 +14,8 @@ from latency.bench.processes import ROOT, Child
 
 
 @pytest.fixture(scope="module")
-def documents_worker(live_app: Child) -> Iterator[Child]:
-    from django.db import connection
-
-    name = connection.settings_dict["NAME"]
+def documents_worker(live_app: Child, test_database: str) -> Iterator[Child]:
+    name = test_database
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if os.environ.get("DATABASE_URL"):
         child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
