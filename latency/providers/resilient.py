@@ -150,7 +150,10 @@ class ResilientStream:
         """The next item of any attempt; TimeoutError if none comes within `timeout_s`."""
         if not self._queue.empty():
             return self._queue.get_nowait()
-        return await asyncio.wait_for(self._queue.get(), timeout=max(0.0, timeout_s))
+        # Not asyncio.wait_for: on Python 3.11 it returns the item when a cancellation (the
+        # user's stop) lands in the same loop turn, and the answer then runs to its end.
+        async with asyncio.timeout(max(0.0, timeout_s)):
+            return await self._queue.get()
 
     async def _first_token(
         self, loop: asyncio.AbstractEventLoop, deadline: float

@@ -201,3 +201,35 @@ async def test_the_first_token_deadline_leaves_room_for_the_answer() -> None:
     policy = policy_build(settings=settings, plan=plan)
     limit_s = plan.budget.p95_ms / 1000 + settings.first_token_timeout_s
     assert settings.first_token_timeout_s <= policy.deadline_s < limit_s
+
+
+async def test_stop_mid_answer_always_stops_it(simulator) -> None:  # noqa: ANN001
+    """Stop cancels the task reading the answer while tokens keep arriving. asyncio.wait_for on
+    Python 3.11 returns the item instead of raising when both land in the same loop turn, and the
+    answer then ran to the end: the user's stop was lost. Many stops at varied moments."""
+    plan = await _plan()
+    trials, lost = 30, 0
+    simulator.configure(time_scale=2.0)  # a token every few ms, for a few hundred ms
+    try:
+        for trial in range(trials):
+            stream = resilient_stream(plan=plan, messages=QUESTION, policy=CALM)
+            got: list[str] = []
+
+            async def read(stream: ResilientStream = stream, got: list[str] = got) -> None:
+                async for delta in stream:
+                    got.append(delta.text)
+
+            reader = asyncio.create_task(read())
+            while not got and not reader.done():
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(trial % 5 / 1000)  # a little later each time, tokens flowing
+            assert not reader.done(), "the answer should still be streaming"
+            reader.cancel()
+            try:
+                await reader
+            except asyncio.CancelledError:
+                continue
+            lost += 1
+    finally:
+        simulator.configure(time_scale=0.1)
+    assert lost == 0, f"{lost} of {trials} stops were lost: the answer ran to the end"
