@@ -167,6 +167,8 @@ def test_recovery_leaves_a_live_run_alone_and_gives_up_after_three_runs(django_u
     with psycopg.connect(**params, autocommit=True) as other:  # another worker, alive
         other.execute("SELECT pg_advisory_lock(%s)", [LOCK_NAMESPACE + document.id])
         report = documents_recover()
+        # That worker ends. Unlocked here: a closed connection's backend lets go a moment later.
+        other.execute("SELECT pg_advisory_unlock(%s)", [LOCK_NAMESPACE + document.id])
     assert report.running == [document.id] and not report.requeued
 
     Document.objects.filter(id=document.id).update(attempts=3)
