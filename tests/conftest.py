@@ -29,6 +29,16 @@ def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN
     clients.forget()
 
 
+@pytest.fixture(autouse=True)
+def _async_connections_closed() -> Iterator[None]:
+    """Each async test runs its own event loop: close the connections it left idle, so none
+    outlives its loop (and the test database can be dropped at the end)."""
+    from latency.db_async import async_connections_close
+
+    yield
+    async_connections_close()
+
+
 @pytest.fixture(scope="session")
 def test_database(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ANN001
     """The test database's name. pytest-django makes it only if some collected test is marked

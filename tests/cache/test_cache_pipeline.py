@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -201,3 +202,27 @@ async def test_a_large_scope_is_searched_through_the_index_with_the_same_scope(
     assert paraphrase.cache_matched_query == "What is the capital of Italy?"
     other_scope = await _ask("How high is Mount Everest?")
     assert other_scope.cache == "miss", "the pirate's answer stays in its own scope"
+
+
+async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_connections() -> None:
+    """The lookup's idle connections die with a database restart or an idle timeout; the next
+    question must still be answered from the cache, not fail or fall through to the model."""
+    from django.db import connection
+
+    from latency.db_async import APPLICATION_NAME
+
+    first = await _ask("How tall is the Eiffel Tower?")
+    assert (await _ask("What is the height of the Eiffel Tower?")).cache_tier == "semantic"
+
+    def others_terminate() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = %s",
+                [APPLICATION_NAME],
+            )
+            return cursor.fetchone()[0]
+
+    assert await sync_to_async(others_terminate)() >= 1
+    again = await _ask("What's the height of the Eiffel Tower?")
+    assert (again.cache, again.cache_tier, again.text) == ("hit", "semantic", first.text)
