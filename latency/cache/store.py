@@ -89,8 +89,8 @@ async def cache_semantic_candidates(
     ef_search: int = SEMANTIC_EF_SEARCH,
 ) -> list[CacheCandidate]:  # fmt: skip
     """The scope's nearest entries, best first. On an asyncio connection rather than the async
-    ORM: at a million entries the thread hop and Django's connection set-up were a third of
-    the lookup."""
+    ORM: at a million entries the thread hop and Django's connection set-up were about a fifth
+    of the lookup."""
     params = semantic_params(scope_key=scope.key, embedding=embedding, limit=limit)
     settings = None  # a wider search (the benchmark's sweep) sets it for its one statement
     if ef_search != SEMANTIC_EF_SEARCH:
