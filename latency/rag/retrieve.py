@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from channels.db import database_sync_to_async
-from django.db import connection, transaction
 
+from latency.db_async import async_fetchall
 from latency.embeddings.service import query_embed
 from latency.models import Chunk
 
@@ -74,8 +73,7 @@ _LEXICAL_SQL = """
 _NO_LEXICAL_SQL = "SELECT NULL::bigint AS id, NULL::real AS rank WHERE false"
 
 
-@database_sync_to_async
-def chunks_search(
+async def chunks_search(
     *, embedding: np.ndarray, query: str, user_id: int | None, k: int, fuse_fts: bool
 ) -> list[Passage]:
     fuse = fuse_fts and bool(query.strip())
@@ -91,14 +89,10 @@ def chunks_search(
                                ranked=f"latency_chunk WHERE {readable}")  # fmt: skip
     params = {"user": user_id, "cap": EXACT_MAX_CHUNKS + 1, "depth": depth, "text": query,
               "vector": Chunk._meta.get_field("embedding").get_prep_value(embedding)}  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(exact, params)
-        rows = cursor.fetchall()
-        if rows and rows[0][0] > EXACT_MAX_CHUNKS:  # many readable chunks: through the graph
-            with transaction.atomic():
-                cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(100, depth * 2)])
-                cursor.execute(graph, params)
-                rows = cursor.fetchall()
+    rows = await async_fetchall(exact, params)
+    if rows and rows[0][0] > EXACT_MAX_CHUNKS:  # many readable chunks: through the graph
+        wider = {"hnsw.ef_search": str(max(100, depth * 2))}
+        rows = await async_fetchall(graph, params, settings=wider)
     return _fused([row[1:] for row in rows if row[1] is not None], k=k)
 
 
