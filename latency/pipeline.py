@@ -13,6 +13,8 @@ import logging
 import re
 from collections.abc import AsyncIterator
 
+import numpy as np
+
 from latency.cache.normalize import query_normalize
 from latency.cache.scope import CacheScope, cache_scope_build
 from latency.cache.service import (
@@ -122,12 +124,13 @@ def _compress(
 
 
 async def _retrieve(
-    request: ChatRequest, question: str, settings: StrategySettings, trace: TraceRecorder
-) -> Retrieval:
+    request: ChatRequest, question: str, settings: StrategySettings, trace: TraceRecorder,
+    embedding: np.ndarray | None,
+) -> Retrieval:  # fmt: skip
     with trace.stage("retrieval"):
         retrieval = await passages_retrieve(
             query=question, user_id=request.user_id, k=settings.rag_top_k,
-            fuse_fts=settings.rag_fuse_fts,
+            fuse_fts=settings.rag_fuse_fts, embedding=embedding,
         )  # fmt: skip
     trace.stages["retrieval_embed"] = retrieval.embed_ms
     trace.stages["retrieval_search"] = retrieval.search_ms
@@ -178,7 +181,8 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
         retrieval = Retrieval()
         if upstream is None:
             if use_rag:
-                retrieval = await _retrieve(request, question, settings, trace)
+                # The cache lookup's embedding of the question, if it made one: one pass.
+                retrieval = await _retrieve(request, question, settings, trace, lookup.embedding)
                 messages = [*messages[:-1], context_message(retrieval=retrieval), messages[-1]]
             messages = _compress(messages, question, settings, trace)
             upstream = _upstream_open(request, route, settings, messages)

@@ -114,11 +114,15 @@ def _fused(rows: list[tuple], *, k: int) -> list[Passage]:
 
 
 async def passages_retrieve(
-    *, query: str, user_id: int | None, k: int = 5, fuse_fts: bool = True
-) -> Retrieval:
+    *, query: str, user_id: int | None, k: int = 5, fuse_fts: bool = True,
+    embedding: np.ndarray | None = None,
+) -> Retrieval:  # fmt: skip
+    """The best k passages the user may read; `embedding` is the question's, when the cache
+    lookup has made it already (then no second forward pass, and embed_ms is ~0)."""
     retrieval = Retrieval()
     start = time.perf_counter()
-    embedding = await query_embed(text=query)
+    if embedding is None:
+        embedding = await query_embed(text=query)
     retrieval.embed_ms = round((time.perf_counter() - start) * 1000, 3)
     start = time.perf_counter()
     retrieval.passages = await chunks_search(

@@ -121,3 +121,31 @@ async def test_a_large_library_is_searched_through_the_index_with_the_same_filte
     assert [p.text for p in indexed.passages] == [p.text for p in exact.passages]
     assert indexed.passages[0].text == mine[0]
     assert all(p.score > 0 for p in indexed.passages)
+
+
+async def test_a_question_is_embedded_once_for_the_cache_and_the_documents(
+    people, monkeypatch  # noqa: ANN001
+) -> None:
+    """On a cache miss with documents on, retrieval reuses the lookup's embedding of the
+    question: one forward pass before the model call, not two."""
+    from latency.cache import service as cache_service
+    from latency.rag import retrieve
+
+    ana, _ = people
+    await sync_to_async(_document)(ana, "Office", ["The Porto office opens at eight."])
+    passes: list[str] = []
+    for module in (cache_service, retrieve):
+        embed = module.query_embed
+
+        async def counted(*, text: str, embed=embed) -> object:  # noqa: ANN001
+            passes.append(text)
+            return await embed(text=text)
+
+        monkeypatch.setattr(module, "query_embed", counted)
+    question = "When does the Porto office open?"
+    request = ChatRequest(messages=[{"role": "user", "content": question}],
+                          received_at=time.perf_counter(), user_id=ana.id,
+                          use_documents=True)  # fmt: skip
+    done = [event async for event in pipeline_run(request=request)][-1]
+    assert done.cache == "miss" and done.citations, "answered from the document"
+    assert passes == [question]
