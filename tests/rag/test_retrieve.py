@@ -124,7 +124,8 @@ async def test_a_large_library_is_searched_through_the_index_with_the_same_filte
 
 
 async def test_a_question_is_embedded_once_for_the_cache_and_the_documents(
-    people, monkeypatch  # noqa: ANN001
+    people,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
     """On a cache miss with documents on, retrieval reuses the lookup's embedding of the
     question: one forward pass before the model call, not two."""
