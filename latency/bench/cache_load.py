@@ -17,11 +17,6 @@ from latency.bench.report import progress
 
 TABLE = "latency_cacheentry"
 INDEX = "cache_embedding_hnsw"
-# The same definition as the model's HnswIndex (latency/models.py).
-INDEX_SQL = (
-    f"CREATE INDEX {INDEX} ON {TABLE} USING hnsw (embedding vector_cosine_ops) "
-    "WITH (m = 16, ef_construction = 128)"
-)
 SPREAD_SCOPES = 100  # the "spread" layout: each scope holds 1% of the rows
 COPY_COLUMNS = (
     "scope_key", "query", "query_normalized", "embedding", "response", "model",
@@ -43,13 +38,23 @@ class LoadReport:
     table_mb: float = 0.0
 
 
+def model_index_sql(*, model: Any, name: str) -> str:
+    """The CREATE INDEX statement of one of the model's indexes, as its migration makes it, so
+    that a bench table is indexed exactly like the app's (rendered here, not executed)."""
+    index = next(index for index in model._meta.indexes if index.name == name)
+    return str(index.create_sql(model, connection.schema_editor()))
+
+
 def scope_of_row(*, layout: str, row: int) -> str:
     return "bench-all" if layout == "one" else f"bench-{row % SPREAD_SCOPES}"
 
 
 def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadReport:
     """Make the table hold exactly `size` rows of `layout`, indexed; reuse it if it does."""
-    index = INDEX_SQL.split("WITH ")[1]  # a table built with other index settings is rebuilt
+    from latency.models import CacheEntry
+
+    index_sql = model_index_sql(model=CacheEntry, name=INDEX)
+    index = index_sql.split("WITH ")[1]  # a table built with other index settings is rebuilt
     marker = f"bench layout={layout} rows={size} seed={SEED} clusters={CLUSTERS} index={index}"
     with connection_open() as conn:
         current = conn.execute(
@@ -68,7 +73,7 @@ def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadRep
         _rows_copy(conn=conn, layout=layout, size=size, err=err)
         copy_s = time.perf_counter() - started
         started = time.perf_counter()
-        _index_build(conn=conn, size=size, err=err)
+        _index_build(conn=conn, sql=index_sql, size=size, err=err)
         index_s = time.perf_counter() - started
         conn.execute(f"VACUUM ANALYZE {TABLE}")
         comment = f"{marker};copy_s={copy_s:.1f};index_s={index_s:.1f}"
@@ -135,7 +140,7 @@ def _rows_copy(*, conn: psycopg.Connection[Any], layout: str, size: int, err: Te
             progress(err, stop, size, f"rows copied ({layout})")
 
 
-def _index_build(*, conn: psycopg.Connection[Any], size: int, err: TextIO) -> None:
+def _index_build(*, conn: psycopg.Connection[Any], sql: str, size: int, err: TextIO) -> None:
     """Build after loading: one pass over all rows is far faster than row-by-row inserts."""
     conn.execute("SET maintenance_work_mem = '4GB'")  # the 1M graph (~2.5 GB) fits in memory
     conn.execute("SET max_parallel_maintenance_workers = 2")
@@ -143,7 +148,7 @@ def _index_build(*, conn: psycopg.Connection[Any], size: int, err: TextIO) -> No
     watcher = threading.Thread(target=_index_watch, args=(done, size, err), daemon=True)
     watcher.start()
     try:
-        conn.execute(INDEX_SQL)
+        conn.execute(sql)
     finally:
         done.set()
         watcher.join()

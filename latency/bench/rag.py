@@ -63,7 +63,7 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from latency.bench.cache_load import connection_open
+    from latency.bench.cache_load import connection_open, model_index_sql
     from latency.bench.cache_vectors import vectors_rows
     from latency.bench.report import progress
     from latency.models import Chunk, Document
@@ -106,8 +106,7 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '2GB'")
         conn.execute("SET max_parallel_maintenance_workers = 2")
-        conn.execute("CREATE INDEX chunk_embedding_hnsw ON latency_chunk USING hnsw "
-                     "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+        conn.execute(model_index_sql(model=Chunk, name="chunk_embedding_hnsw"))
         err.write(f"HNSW index built in {time.perf_counter() - started:.1f} s\n")
         conn.execute("VACUUM ANALYZE latency_chunk")
         conn.execute(f"COMMENT ON TABLE latency_chunk IS '{marker}'")
