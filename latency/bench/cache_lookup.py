@@ -24,24 +24,15 @@ EF_SWEEP = (100, 200)  # the app asks for 40: what wider searches would cost and
 EXACT_EVERYWHERE = 10**12  # as SEMANTIC_SQL's cut-off: every scope takes the exact branch
 
 
-def _exact_candidates_function() -> LookupFunction:
-    """The app's lookup statement with every scope counted as small: PostgreSQL reads every row
-    of the scope and sorts by exact cosine distance (the reference for recall)."""
-    from channels.db import database_sync_to_async
-    from django.db import connection
+def exact_candidates(*, scope: Any, embedding: np.ndarray, limit: int = 3) -> Awaitable[list[Any]]:
+    """The app's lookup with every scope counted as small: PostgreSQL reads every row of the
+    scope and sorts by exact cosine distance (the reference for recall), on the same connection
+    path as the HNSW lookups it is compared with."""
+    from latency.cache.store import cache_semantic_candidates
 
-    from latency.cache.store import SEMANTIC_SQL, CacheCandidate, semantic_params
-
-    @database_sync_to_async
-    def exact_candidates(*, scope: Any, embedding: np.ndarray, limit: int = 3) -> list[Any]:
-        params = semantic_params(scope_key=scope.key, embedding=embedding, limit=limit,
-                                 exact_max=EXACT_EVERYWHERE)  # fmt: skip
-        with connection.cursor() as cursor:
-            cursor.execute(SEMANTIC_SQL, params)
-            rows = sorted(cursor.fetchall(), key=lambda row: -row[4])
-        return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]
-
-    return exact_candidates
+    return cache_semantic_candidates(
+        scope=scope, embedding=embedding, limit=limit, exact_max=EXACT_EVERYWHERE
+    )
 
 
 def plan_describe(*, scope: Any, embedding: np.ndarray, exact: bool) -> str:
@@ -100,10 +91,9 @@ async def lookups_measure(
         lookup=cache_semantic_candidates, scope=scope, queries=asked, budget_s=600, err=err,
         label=f"HNSW lookups ({layout}, {size:,})",
     )  # fmt: skip
-    exact = _exact_candidates_function()
-    await exact(scope=scope, embedding=asked[0].vector)
+    await exact_candidates(scope=scope, embedding=asked[0].vector)
     exact_ms, exact_answers = await _timed(
-        lookup=exact, scope=scope, queries=asked, budget_s=exact_budget_s, err=err,
+        lookup=exact_candidates, scope=scope, queries=asked, budget_s=exact_budget_s, err=err,
         label=f"exact scans ({layout}, {size:,})",
     )  # fmt: skip
     sweep = [{"ef_search": 40, "ms": percentiles(hnsw_ms),

@@ -86,13 +86,16 @@ def semantic_params(
 
 async def cache_semantic_candidates(
     *, scope: CacheScope, embedding: np.ndarray, limit: int = 3,
-    ef_search: int = SEMANTIC_EF_SEARCH,
+    ef_search: int = SEMANTIC_EF_SEARCH, exact_max: int = SEMANTIC_EXACT_MAX,
 ) -> list[CacheCandidate]:  # fmt: skip
     """The scope's nearest entries, best first. On an asyncio connection rather than the async
     ORM: at a million entries the thread hop and Django's connection set-up were about a fifth
-    of the lookup."""
-    params = semantic_params(scope_key=scope.key, embedding=embedding, limit=limit)
-    settings = None  # a wider search (the benchmark's sweep) sets it for its one statement
+    of the lookup. `ef_search` and `exact_max` are the benchmark's: a wider graph search, and
+    an exact scan of larger scopes (its reference for recall)."""
+    params = semantic_params(
+        scope_key=scope.key, embedding=embedding, limit=limit, exact_max=exact_max
+    )
+    settings = None  # a wider search sets it for its one statement
     if ef_search != SEMANTIC_EF_SEARCH:
         settings = {"hnsw.ef_search": str(ef_search)}
     rows = await async_fetchall(SEMANTIC_SQL, params, settings=settings)
