@@ -35,9 +35,10 @@ _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] =
 )
 
 
-def _params() -> dict[str, Any]:
-    """Django's own connection parameters (database, socket, startup options such as
-    hnsw.iterative_scan, never-prepared statements), without its sync cursor and adapters."""
+def connection_params() -> dict[str, Any]:
+    """Django's own connection parameters for a plain psycopg connection (database, socket,
+    startup options such as hnsw.iterative_scan, never-prepared statements), without its sync
+    cursor and adapters."""
     from django.db import connection
 
     params = connection.get_connection_params()
@@ -58,7 +59,7 @@ async def async_connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         conn = connections.idle.pop() if connections.idle else None
         if conn is None or conn.closed:
             conn = await psycopg.AsyncConnection.connect(
-                **_params(), autocommit=True, application_name=APPLICATION_NAME
+                **connection_params(), autocommit=True, application_name=APPLICATION_NAME
             )
         try:
             yield conn

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import psycopg
 
 from latency.bench.browser import page_sign_up
+from latency.db_async import connection_params
 from tests.documents import samples
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
@@ -31,9 +32,7 @@ RECORD = """
 def _chunk_writes_held() -> Iterator[None]:
     """Holds back every write to the chunk index, so ingestion stays in its processing stage
     long enough for a person (and the page's 1 s poll) to see it, however fast embedding is."""
-    from django.db import connection
-
-    with psycopg.connect(**connection.get_connection_params()) as held:
+    with psycopg.connect(**connection_params()) as held:
         held.execute("LOCK TABLE latency_chunk IN SHARE MODE")
         yield
         held.rollback()

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from django.contrib.postgres.search import SearchQuery
 from django.core.management import call_command
-from django.db import connection
 from django_tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 from pgvector.django import CosineDistance
 
+from latency.db_async import connection_params
 from latency.embeddings.local import embeddings_encode
 from latency.models import Chunk, Document
 from latency.rag import ingest
@@ -161,10 +161,7 @@ def test_recovery_leaves_a_live_run_alone_and_gives_up_after_three_runs(django_u
     owner = django_user_model.objects.create_user("ingest-recover")
     document = _upload(owner, "a.md", TOPICS)
     Document.objects.filter(id=document.id).update(status=Status.PROCESSING, attempts=1)
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as other:  # another worker, alive
+    with psycopg.connect(**connection_params(), autocommit=True) as other:  # another worker, alive
         other.execute("SELECT pg_advisory_lock(%s)", [LOCK_NAMESPACE + document.id])
         report = documents_recover()
         # That worker ends. Unlocked here: a closed connection's backend lets go a moment later.
