@@ -82,13 +82,12 @@ def table_fill(*, layout: str, size: int, rebuild: bool, err: TextIO) -> LoadRep
 
 
 def connection_open() -> psycopg.Connection[Any]:
+    """A plain psycopg connection made as the app's are (same startup options)."""
     from pgvector.psycopg import register_vector
 
-    settings = connection.settings_dict
-    conn = psycopg.connect(
-        dbname=settings["NAME"], user=settings["USER"], password=settings["PASSWORD"],
-        host=settings["HOST"] or None, port=settings["PORT"] or None, autocommit=True,
-    )  # fmt: skip
+    from latency.db_async import connection_params
+
+    conn = psycopg.connect(**connection_params(), autocommit=True)
     register_vector(conn)
     return conn
 

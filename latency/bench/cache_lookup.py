@@ -147,7 +147,6 @@ def sql_measure(*, layout: str, size: int, queries: int) -> dict[str, Any]:
     scope = scope_of_row(layout=layout, row=0)
     timings = []
     with connection_open() as conn:
-        conn.execute("SET hnsw.iterative_scan = relaxed_order")  # as the app's connections
         for query in queries_make(rows=rows, count=queries, seed=size):
             params = semantic_params(scope_key=scope, embedding=query.vector, limit=3)
             before = time.perf_counter()
