@@ -40,10 +40,11 @@ def _async_connections_closed() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def test_database(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ANN001
-    """The test database's name. pytest-django makes it only if some collected test is marked
-    django_db; browser tests are not (Playwright's loop runs in their thread), so when they are
-    run on their own it is made here."""
+def test_database_env(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:  # noqa: ANN001
+    """What a child process (daphne, a worker) needs in its environment to use the test
+    database. pytest-django makes that database only if some collected test is marked django_db;
+    browser tests are not (Playwright's loop runs in their thread), so when they are run on
+    their own it is made here."""
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
@@ -51,21 +52,21 @@ def test_database(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa:
     if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
         with django_db_blocker.unblock():
             made = setup_databases(verbosity=0, interactive=False, aliases={"default"})
-    yield connection.settings_dict["NAME"]
+    name = connection.settings_dict["NAME"]
+    if os.environ.get("DATABASE_URL"):
+        yield {"DATABASE_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"}
+    else:
+        yield {"EMBEDDED_DB_NAME": name}
     if made is not None:
         with django_db_blocker.unblock():
             teardown_databases(made, verbosity=0)
 
 
 @pytest.fixture(scope="session")
-def live_app(test_database, simulator) -> Iterator[Child]:  # noqa: ANN001
+def live_app(test_database_env, simulator) -> Iterator[Child]:  # noqa: ANN001
     """daphne serving chatapp.asgi on the test database, as `make run` would."""
-    name = test_database
-    child_env = {"SIMULATOR_URL": simulator.url, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
-    if os.environ.get("DATABASE_URL"):
-        child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
-    else:
-        child_env["EMBEDDED_DB_NAME"] = name
+    child_env = {**test_database_env, "SIMULATOR_URL": simulator.url,
+                 "ALLOWED_HOSTS": "127.0.0.1,localhost"}  # fmt: skip
     (ROOT / ".data").mkdir(exist_ok=True)
     app = daphne_start(env=child_env, log_path=ROOT / ".data" / "test-daphne.log")
     yield app

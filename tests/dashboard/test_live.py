@@ -4,14 +4,12 @@ processes that share Redis."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.request
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.test import Client
 
 from chatapp.dashboard_consumer import DashboardConsumer
@@ -50,7 +48,10 @@ def _redis_available() -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_trace_served_by_one_process_reaches_a_dashboard_on_the_other(simulator):  # noqa: ANN001
+def test_a_trace_served_by_one_process_reaches_a_dashboard_on_the_other(
+    simulator,  # noqa: ANN001
+    test_database_env,  # noqa: ANN001
+) -> None:
     if not _redis_available():
         pytest.fail(f"Redis is needed at {REDIS_URL} (the channel layer of several processes)")
     from websockets.sync.client import connect
@@ -60,13 +61,10 @@ def test_a_trace_served_by_one_process_reaches_a_dashboard_on_the_other(simulato
     client.force_login(staff)
     session = client.cookies["sessionid"].value
     key = api_key_create(user=get_user_model().objects.create_user("caller", password="y" * 12))
-    name = connection.settings_dict["NAME"]
     child_env = {
-        "REDIS_URL": REDIS_URL, "SIMULATOR_URL": simulator.url,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost", "EMBEDDED_DB_NAME": name,
+        **test_database_env, "REDIS_URL": REDIS_URL, "SIMULATOR_URL": simulator.url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }  # fmt: skip
-    if os.environ.get("DATABASE_URL"):
-        child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
     logs = ROOT / ".data"
     serving = daphne_start(env=child_env, log_path=logs / "test-dashboard-a.log")
     watching = daphne_start(env=child_env, log_path=logs / "test-dashboard-b.log")

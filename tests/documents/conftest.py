@@ -14,13 +14,8 @@ from latency.bench.processes import ROOT, Child
 
 
 @pytest.fixture(scope="module")
-def documents_worker(live_app: Child, test_database: str) -> Iterator[Child]:
-    name = test_database
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if os.environ.get("DATABASE_URL"):
-        child_env["DATABASE_URL"] = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
-    else:
-        child_env["EMBEDDED_DB_NAME"] = name
+def documents_worker(live_app: Child, test_database_env: dict[str, str]) -> Iterator[Child]:
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **test_database_env}
     log_path = ROOT / ".data" / "test-documents-worker.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
