@@ -289,6 +289,11 @@ class Document(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="document_owner_idx"),
             models.Index(fields=["status"], name="document_status_idx"),
+            # Retrieval adds up the chunk counts of the documents a user may read, shared ones
+            # included, to choose between an exact scan and the HNSW index.
+            models.Index(
+                fields=["shared"], condition=Q(shared=True), name="document_shared_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -92,23 +92,23 @@ def connection_open() -> psycopg.Connection[Any]:
     return conn
 
 
-def table_prewarm() -> None:
-    """Bring the table and its HNSW index into shared_buffers, as on a server that has been
+def table_prewarm(*, table: str = TABLE) -> None:
+    """Bring a table and its HNSW index into shared_buffers, as on a server that has been
     answering for a while. This build has no pg_prewarm, and reading the files only fills the
     OS page cache (a lookup then still copies every page it touches from there, ~5 µs each),
     so one iterative index scan walks the whole graph and fetches every row (~25 s at 1M)."""
     with connection_open() as conn:
-        size = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+        size = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         with conn.transaction():
             for setting in ("enable_seqscan = off", "max_parallel_workers_per_gather = 0",
                             "work_mem = '2GB'", "hnsw.iterative_scan = relaxed_order",
                             "hnsw.scan_mem_multiplier = 4",
                             f"hnsw.max_scan_tuples = {max(size, 1)}"):  # fmt: skip
                 conn.execute(f"SET LOCAL {setting}")
-            probe = conn.execute(f"SELECT embedding FROM {TABLE} LIMIT 1").fetchone()
+            probe = conn.execute(f"SELECT embedding FROM {table} LIMIT 1").fetchone()
             if probe is not None:
                 conn.execute(
-                    f"SELECT count(*) FROM (SELECT id, scope_key FROM {TABLE} "
+                    f"SELECT count(*) FROM (SELECT id FROM {table} "
                     "ORDER BY embedding <=> %s LIMIT %s) walked",
                     [probe[0], size],
                 )

@@ -1,9 +1,15 @@
 """`latency_bench rag`: retrieval (embed + search) at 100k chunks with a per-user filter, and
-recall@5 of the HNSW search against exact search on the same filter.
+recall@5 against exact search on the same filter, for both ways the app searches:
 
-The corpus is synthetic (clustered 384-dim vectors shaped like MiniLM embeddings, 100 owners
-holding 1% of the chunks each) and lives in its own database, kept between runs. The query
-embedding is real: each timed retrieval embeds a real question through the micro-batcher.
+- a user holding 1% of the chunks: at most EXACT_MAX_CHUNKS readable chunks, so the app ranks
+  them exactly through the owner index (HNSW with a 1% filter was both slower and worse here);
+- a user holding 24% of the chunks: past EXACT_MAX_CHUNKS, so the app walks the HNSW index with
+  pgvector's iterative scans until the filter has yielded k rows.
+
+The corpus is synthetic (clustered 384-dim vectors shaped like MiniLM embeddings; 76 owners
+holding 1% of the chunks each and one holding 24%) and lives in its own database, kept between
+runs. The query embedding is real: each timed retrieval embeds a real question through the
+micro-batcher.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +30,7 @@ from latency.bench.report import Target, percentiles, table_print
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "subsecond_bench_rag"
+BIG_SHARE = 24  # of each 100 rows, this many belong to the one big owner
 QUESTIONS = [
     "How do I reset my password?", "What is the refund policy for annual plans?",
     "Which regions does the API run in?", "How many vacation days do new employees get?",
@@ -45,15 +53,20 @@ def rag_run(*, out: TextIO, chunks: int = 100_000, queries: int = 200, rebuild: 
                    "--queries", str(queries), "--result", result.name] + ["--rebuild"] * rebuild
         subprocess.run(command, cwd=ROOT, env=child_env, check=True)
         results = json.loads(Path(result.name).read_text())
-    rows = [[name, s["n"], s["p50"], s["p95"], s["p99"]] for name, s in results["timing"].items()]
-    table_print(out, f"Retrieval over {chunks:,} chunks, a user holding 1% of them (ms)",
-                ["measure", "n", "p50", "p95", "p99"], rows)  # fmt: skip
-    table_print(out, "Recall@5 of the HNSW search against exact search (same filter)",
-                ["search", "recall@5", "queries with < 5 results"],
-                [["hnsw, iterative scan", results["recall_at_5"], results["short_results"]]])
-    targets = {
-        "retrieval_p95_ms": Target(results["timing"]["embed+search"]["p95"], 20, "ms"),
-        "recall_at_5": Target(results["recall_at_5"], 0.95, "ratio", higher_is_better=True),
+    for scope in results["scopes"]:
+        rows = [[name, s["n"], s["p50"], s["p95"], s["p99"]] for name, s in scope["timing"].items()]
+        title = (f"Retrieval over {chunks:,} chunks, a user holding {scope['share']:.0%} of them: "
+                 f"{scope['path']} (ms)")  # fmt: skip
+        table_print(out, title, ["measure", "n", "p50", "p95", "p99"], rows)
+    table_print(out, "Recall@5 against exact search (same filter)",
+                ["user holds", "search path", "recall@5", "queries with < 5 results"],
+                [[f"{s['share']:.0%}", s["path"], s["recall_at_5"], s["short_results"]]
+                 for s in results["scopes"]])  # fmt: skip
+    worst_p95 = max(s["timing"]["embed+search"]["p95"] for s in results["scopes"])
+    worst_recall = min(s["recall_at_5"] for s in results["scopes"])
+    targets = {  # the worse of the two paths
+        "retrieval_p95_ms": Target(worst_p95, 20, "ms"),
+        "recall_at_5": Target(worst_recall, 0.95, "ratio", higher_is_better=True),
     }
     return results, targets
 
@@ -68,7 +81,7 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
     from latency.bench.report import progress
     from latency.models import Chunk, Document
 
-    marker = f"rag bench chunks={chunks}"
+    marker = f"rag bench chunks={chunks} big={BIG_SHARE}% counted"
     with connection_open() as conn:
         current = conn.execute("SELECT obj_description('latency_chunk'::regclass)").fetchone()[0]
         if current == marker and not rebuild:
@@ -78,9 +91,11 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
         conn.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw")
     users = get_user_model().objects
     owners = [users.get_or_create(username=f"rag-owner-{i}")[0].id for i in range(100)]
+    sizes = Counter(_document_index(row) for row in range(chunks))
     documents = Document.objects.bulk_create(
-        Document(owner_id=owners[i % 100], title=f"Document {i}", filename=f"doc{i}.txt",
-                 content_type="text", size=1, sha256=f"{i:064d}", data=b"", status="ready")
+        Document(owner_id=owners[_owner_index(i)], title=f"Document {i}", filename=f"doc{i}.txt",
+                 content_type="text", size=1, sha256=f"{i:064d}", data=b"", status="ready",
+                 chunk_count=sizes[i])
         for i in range(1000)
     )  # fmt: skip
     words = np.array(("policy refund password region vacation release encryption travel "
@@ -97,7 +112,7 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
                 stop = min(chunks, start + 10_000)
                 for row, vector in zip(range(start, stop), vectors_rows(start=start, stop=stop),
                                        strict=True):  # fmt: skip
-                    document = documents[(row % 100) + 100 * ((row // 100) % 10)]
+                    document = documents[_document_index(row)]
                     text = " ".join(rng.choice(words, 12))
                     copy.write_row((document.id, row, "Section", text, 60, vector,
                                     document.owner_id, False, True))  # fmt: skip
@@ -111,6 +126,17 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
         conn.execute("VACUUM ANALYZE latency_chunk")
         conn.execute(f"COMMENT ON TABLE latency_chunk IS '{marker}'")
     assert Chunk.objects.count() == chunks
+
+
+def _document_index(row: int) -> int:
+    """Rows go round the 1000 documents so that document i holds rows i % 100 (mod 100)."""
+    return (row % 100) + 100 * ((row // 100) % 10)
+
+
+def _owner_index(row: int) -> int:
+    """Rows (and documents) go round the 100 owners; the first BIG_SHARE of each hundred all
+    belong to owner 0, the big one."""
+    return 0 if row % 100 < BIG_SHARE else row % 100
 
 
 def _exact_top(*, embedding: Any, owner_id: int, k: int) -> list[int]:
@@ -130,27 +156,51 @@ def _exact_top(*, embedding: Any, owner_id: int, k: int) -> list[int]:
 
 async def _measure(*, chunks: int, queries: int, err: TextIO) -> dict[str, Any]:
     from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user_model
+
+    from latency.embeddings.service import query_embed
+    from latency.rag.retrieve import EXACT_MAX_CHUNKS
+
+    users = get_user_model().objects
+    owners = await sync_to_async(lambda: [users.get(username=f"rag-owner-{i}").id
+                                          for i in range(100)])()  # fmt: skip
+    await query_embed(text="warm up the model and the batcher")
+    small = [index for index in range(100) if _owner_index(index) == index and index > 0]
+    scopes = [
+        (f"exact scan (at most {EXACT_MAX_CHUNKS:,} readable chunks)",
+         [owners[small[q % len(small)]] for q in range(queries)],
+         [list(range(small[q % len(small)], chunks, 100)) for q in range(queries)]),
+        ("HNSW, iterative scan", [owners[0]] * queries,
+         [[row for row in range(chunks) if row % 100 < BIG_SHARE]] * queries),
+    ]  # fmt: skip
+    results = []
+    for path, scope_owners, scope_rows in scopes:
+        share = len(scope_rows[0]) / chunks
+        scope = await _scope_measure(owners=scope_owners, rows=scope_rows, err=err, label=path)
+        results.append({"share": round(share, 4), "path": path, **scope})
+    return {"chunks": chunks, "owners": len(owners), "queries": queries, "scopes": results}
+
+
+async def _scope_measure(
+    *, owners: list[int], rows: list[list[int]], err: TextIO, label: str
+) -> dict[str, Any]:
+    """Time embed + search for each (owner, a query near one of the owner's rows), then recall@5
+    against an exact scan of the same owner's chunks."""
+    from asgiref.sync import sync_to_async
 
     from latency.bench.cache_vectors import queries_make
     from latency.bench.report import progress
     from latency.embeddings.service import query_embed
-    from latency.models import Chunk
     from latency.rag.retrieve import chunks_search
 
-    owners = await sync_to_async(lambda: sorted(set(
-        Chunk.objects.values_list("owner_id", flat=True).distinct())))()  # fmt: skip
-    owner_of_row = {o: i for i, o in enumerate(owners)}
-    rows_by_owner = {o: list(range(owner_of_row[o], chunks, 100)) for o in owners}
-    await query_embed(text="warm up the model and the batcher")
     timing: dict[str, list[float]] = {"embed": [], "search": [], "embed+search": [],
                                       "search+fts": []}  # fmt: skip
     recalls, short, answers = [], 0, []
     # Made before the clock starts: generating them is heavy numpy work whose BLAS threads would
     # still be spinning on both cores while the next query is timed.
-    made = [queries_make(rows=rows_by_owner[owners[index % len(owners)]], count=1, seed=index)[0]
-            for index in range(queries)]  # fmt: skip
-    for index, query in enumerate(made):
-        owner = owners[index % len(owners)]
+    made = [queries_make(rows=scope_rows, count=1, seed=index)[0]
+            for index, scope_rows in enumerate(rows)]  # fmt: skip
+    for index, (query, owner) in enumerate(zip(made, owners, strict=True)):
         question = QUESTIONS[index % len(QUESTIONS)]
         started = time.perf_counter()
         await query_embed(text=f"{question} ({index})")
@@ -166,18 +216,19 @@ async def _measure(*, chunks: int, queries: int, err: TextIO) -> dict[str, Any]:
                             fuse_fts=True)  # fmt: skip
         timing["search+fts"].append((time.perf_counter() - started) * 1000)
         answers.append([p.chunk_id for p in found])
-        progress(err, index + 1, queries, "queries")
+        progress(err, index + 1, len(made), f"queries, {label}")
     # The exact references come after the clock has stopped: a full scan (with its parallel
     # workers) right before a timed embedding slowed that embedding by a few ms.
-    for index, (query, got) in enumerate(zip(made, answers, strict=True)):
-        owner = owners[index % len(owners)]
+    for index, (query, owner, got) in enumerate(zip(made, owners, answers, strict=True)):
         exact = await sync_to_async(_exact_top)(embedding=query.vector, owner_id=owner, k=5)
         short += len(got) < 5
         recalls.append(len(set(got) & set(exact)) / max(len(exact), 1))
-        progress(err, index + 1, queries, "exact references")
-    return {"chunks": chunks, "owners": len(owners), "queries": queries,
-            "timing": {name: percentiles(values) for name, values in timing.items()},
-            "recall_at_5": round(sum(recalls) / len(recalls), 4), "short_results": short}
+        progress(err, index + 1, len(made), f"exact references, {label}")
+    return {
+        "timing": {name: percentiles(values) for name, values in timing.items()},
+        "recall_at_5": round(sum(recalls) / len(recalls), 4),
+        "short_results": short,
+    }
 
 
 def main() -> None:
@@ -191,7 +242,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
     django.setup()
+    from latency.bench.cache_load import table_prewarm
+
     _corpus_load(chunks=args.chunks, rebuild=args.rebuild, err=sys.stderr)
+    # The embedded server has just started with empty buffers: without this a user's first
+    # query read their chunks from the OS page cache (~10 ms instead of ~2).
+    sys.stderr.write("bringing the chunks and their index into shared_buffers…\n")
+    table_prewarm(table="latency_chunk")
     result = asyncio.run(_measure(chunks=args.chunks, queries=args.queries, err=sys.stderr))
     args.result.write_text(json.dumps(result))
 
