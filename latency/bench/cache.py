@@ -229,7 +229,8 @@ def _tables_print_rest(out: TextIO, results: dict[str, Any]) -> None:
     if "embedding" in results:
         emb = results["embedding"]
         table_print(
-            out, f"Embedding {emb['concurrent']} concurrent queries, {emb['rounds']} rounds",
+            out, f"Embedding {emb['concurrent']} concurrent queries, {emb['rounds']} rounds "
+            f"(batches: {emb['batch_engine']})",
             ["path", "queries/s", "ms/query", "forward passes/round"],
             [["micro-batched (EmbeddingBatcher)", emb["batched_qps"], emb["batched_ms_per_query"],
               emb["forward_passes_per_round"]],

@@ -23,7 +23,12 @@ def _texts(round_index: int) -> list[str]:
 
 async def _throughput(*, rounds: int, err: TextIO) -> dict[str, Any]:
     from latency.embeddings.batcher import EmbeddingBatcher
-    from latency.embeddings.local import embedding_model_load, embedding_submit, embeddings_encode
+    from latency.embeddings.local import (
+        embedding_batch_engine,
+        embedding_model_load,
+        embedding_submit,
+        embeddings_encode,
+    )
 
     def alone(text: str) -> asyncio.Future:  # one text, one pass, on the embedding thread
         return asyncio.wrap_future(embedding_submit(lambda: embeddings_encode(texts=[text])))
@@ -48,6 +53,7 @@ async def _throughput(*, rounds: int, err: TextIO) -> dict[str, Any]:
     batched, single = sum(batched_s), sum(single_s)
     queries = CONCURRENT * rounds
     return {
+        "batch_engine": embedding_batch_engine(),
         "concurrent": CONCURRENT,
         "rounds": rounds,
         "batched_qps": round(queries / batched, 1),

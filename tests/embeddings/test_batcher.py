@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from latency.embeddings.batcher import EmbeddingBatcher, EmbeddingBatcherClosed, EmbeddingQueueFull
-from latency.embeddings.local import EMBEDDING_DIMENSIONS, embeddings_encode
+from latency.embeddings.local import BF16_MIN_COSINE, EMBEDDING_DIMENSIONS, embeddings_encode
 
 TEXTS = [
     "How do I reset my password?",
@@ -23,6 +23,12 @@ TEXTS = [
     "a",
     "How many hours are in a week? " * 8,
 ]
+
+
+def same_vector(vector: np.ndarray, text: str) -> bool:
+    """`vector` is `text`'s embedding: equal to the one-at-a-time float32 vector up to the
+    bfloat16 batch engine's rounding, where that engine is on."""
+    return float(np.dot(vector, embeddings_encode(texts=[text])[0])) >= BF16_MIN_COSINE
 
 
 def encode_recording(calls: list[int], threads: set[int]):
@@ -48,11 +54,10 @@ async def test_concurrent_calls_match_one_at_a_time_encoding() -> None:
     finally:
         await batcher.close()
     for text, vector in zip(TEXTS, vectors, strict=True):
-        alone = embeddings_encode(texts=[text])[0]
         assert vector.shape == (EMBEDDING_DIMENSIONS,)
         assert vector.dtype == np.float32
         assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-4)
-        assert np.allclose(vector, alone, atol=1e-4)
+        assert same_vector(vector, text)
     assert sum(calls) == len(TEXTS)
     assert threading.get_ident() not in threads  # the forward pass never ran on the loop
 
@@ -92,13 +97,13 @@ async def test_a_cancelled_waiter_does_not_break_the_batch() -> None:
         assert isinstance(results[2], asyncio.CancelledError)
         for text, vector in zip(TEXTS[:5], results, strict=True):
             if vector is not results[2]:
-                assert np.allclose(vector, embeddings_encode(texts=[text])[0], atol=1e-4)
+                assert same_vector(vector, text)
         # Cancelled before its batch started: skipped, and the batcher keeps serving.
         waiting = asyncio.create_task(batcher.embed("cancelled while queued"))
         await asyncio.sleep(0)
         waiting.cancel()
         after = await batcher.embed(TEXTS[0])
-        assert np.allclose(after, embeddings_encode(texts=[TEXTS[0]])[0], atol=1e-4)
+        assert same_vector(after, TEXTS[0])
     finally:
         await batcher.close()
 

@@ -1,4 +1,5 @@
-"""The local embedding model in ONNX Runtime against sentence-transformers, its reference."""
+"""The local embedding model in ONNX Runtime against sentence-transformers, its reference, and
+the bfloat16 batch engine against both."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from latency.embeddings.local import (
+    BF16_MIN_COSINE,
     EMBEDDING_DIMENSIONS,
+    embedding_model_load,
     embedding_model_path,
     embeddings_encode,
     onnx_model_file,
@@ -29,12 +32,40 @@ def reference() -> SentenceTransformer:
 
 def test_vectors_match_sentence_transformers(reference: SentenceTransformer) -> None:
     expected = reference.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
-    together = embeddings_encode(texts=TEXTS)  # padded to the longest text in one pass
+    float32 = embedding_model_load().onnx_only()
+    together = float32.encode(TEXTS)  # padded to the longest text in one pass
     assert together.shape == (len(TEXTS), EMBEDDING_DIMENSIONS)
     assert together.dtype == np.float32
     assert np.allclose(together, expected, atol=1e-5)
     for text, vector in zip(TEXTS, expected, strict=True):
         assert np.allclose(embeddings_encode(texts=[text])[0], vector, atol=1e-5)
+    # A batch, through whichever engine this machine chose for batches.
+    batched = embeddings_encode(texts=TEXTS)
+    assert batched.dtype == np.float32
+    assert (batched * expected).sum(axis=1).min() >= BF16_MIN_COSINE
+
+
+def test_bfloat16_batches_keep_every_vector_and_its_neighbours() -> None:
+    from latency.embeddings.local import BATCH_BF16_MIN, _batch_engine_choose
+
+    float32 = embedding_model_load().onnx_only()
+    bf16 = _batch_engine_choose(float32, mode="on")
+    assert bf16.batch_model is not None
+    questions = [
+        *TEXTS,
+        "How can I change my password?",
+        "What's Austria's capital city?",
+        "Turn off 2FA for my account",
+        "Which city is the capital of Australia?",
+    ]
+    assert len(questions) >= BATCH_BF16_MIN
+    exact, rounded = float32.encode(questions), bf16.encode(questions)
+    assert np.allclose(np.linalg.norm(rounded, axis=1), 1.0, atol=1e-5)
+    assert (exact * rounded).sum(axis=1).min() >= BF16_MIN_COSINE
+    # Every question's nearest other question is the same in both.
+    assert (_nearest_other(rounded) == _nearest_other(exact)).all()
+    # Below BATCH_BF16_MIN texts the float32 engine answers: the same vector to the bit.
+    assert np.array_equal(bf16.encode(questions[:1]), float32.encode(questions[:1]))
 
 
 def test_the_onnx_export_is_made_once_and_reused() -> None:
@@ -47,3 +78,9 @@ def test_the_onnx_export_is_made_once_and_reused() -> None:
 
 def test_no_texts_give_an_empty_matrix() -> None:
     assert embeddings_encode(texts=[]).shape == (0, EMBEDDING_DIMENSIONS)
+
+
+def _nearest_other(vectors: np.ndarray) -> np.ndarray:
+    similar = vectors @ vectors.T
+    np.fill_diagonal(similar, -1.0)
+    return similar.argmax(axis=1)
