@@ -180,7 +180,8 @@ def _tables_print(out: TextIO, results: dict[str, Any]) -> None:
         table_print(
             out, "HNSW ef_search: latency (app's query, ms) and recall@3 against the exact scan",
             ["rows", "ef_search", "p50", "p95", "p99", "recall@3"],
-            [[e["rows"], s["ef_search"], *_triple(s["ms"]), s["recall_at_3"]]
+            [[e["rows"], f"{s['ef_search']}{' (app)' if s.get('app') else ''}",
+              *_triple(s["ms"]), s["recall_at_3"]]
              for e in lookup["one"] for s in e["ef_sweep"]],
         )  # fmt: skip
     if seed:

@@ -18,7 +18,7 @@ import numpy as np
 
 LookupFunction = Callable[..., Awaitable[list[Any]]]
 WARMUP_QUERIES = 200  # after table_prewarm has brought the table and index into shared_buffers
-EF_SWEEP = (100, 200)  # the app asks for 40: what wider searches would cost and find
+EF_SWEEP = (40, 100, 200)  # besides the app's own width: what others would cost and find
 
 
 EXACT_EVERYWHERE = 10**12  # as SEMANTIC_SQL's cut-off: every scope takes the exact branch
@@ -80,7 +80,7 @@ async def lookups_measure(
     from latency.bench.cache_vectors import queries_make
     from latency.bench.report import percentiles
     from latency.cache.scope import CacheScope
-    from latency.cache.store import cache_semantic_candidates
+    from latency.cache.store import SEMANTIC_EF_SEARCH, cache_semantic_candidates
 
     rows = list(range(0, size, 1 if layout == "one" else SPREAD_SCOPES))
     scope = CacheScope(key=scope_of_row(layout=layout, row=0), owner_id=None)
@@ -96,9 +96,9 @@ async def lookups_measure(
         lookup=exact_candidates, scope=scope, queries=asked, budget_s=exact_budget_s, err=err,
         label=f"exact scans ({layout}, {size:,})",
     )  # fmt: skip
-    sweep = [{"ef_search": 40, "ms": percentiles(hnsw_ms),
+    sweep = [{"ef_search": SEMANTIC_EF_SEARCH, "ms": percentiles(hnsw_ms), "app": True,
               "recall_at_3": _recall(hnsw_answers, exact_answers)}]  # fmt: skip
-    for ef_search in EF_SWEEP:
+    for ef_search in (ef for ef in EF_SWEEP if ef != SEMANTIC_EF_SEARCH):
 
         def wider(ef_search: int = ef_search, **kwargs: Any) -> Awaitable[list[Any]]:
             return cache_semantic_candidates(ef_search=ef_search, **kwargs)

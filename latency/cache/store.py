@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import numpy as np
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -49,7 +50,7 @@ async def cache_exact_get(*, scope: CacheScope, normalized: str) -> CacheCandida
 # fast and exact; past it, HNSW with iterative scans. A graph search filtered to a few rows
 # walks most of the graph and still misses neighbours. `latency_bench cache` measures both.
 SEMANTIC_EXACT_MAX = 2000
-SEMANTIC_EF_SEARCH = 40  # pgvector's default; the connection also sets relaxed iterative scans
+SEMANTIC_EF_SEARCH = settings.HNSW_EF_SEARCH  # set per connection, with relaxed iterative scans
 
 # One statement, no transaction: the scope's size (counted up to the cut-off through the scope
 # index) decides which branch runs; the other is skipped by a one-time filter, kept above each
@@ -95,10 +96,10 @@ async def cache_semantic_candidates(
     params = semantic_params(
         scope_key=scope.key, embedding=embedding, limit=limit, exact_max=exact_max
     )
-    settings = None  # a wider search sets it for its one statement
+    other = None  # another search width is set for its one statement
     if ef_search != SEMANTIC_EF_SEARCH:
-        settings = {"hnsw.ef_search": str(ef_search)}
-    rows = await async_fetchall(SEMANTIC_SQL, params, settings=settings)
+        other = {"hnsw.ef_search": str(ef_search)}
+    rows = await async_fetchall(SEMANTIC_SQL, params, settings=other)
     # Relaxed iterative scans may return neighbours slightly out of order.
     rows.sort(key=lambda row: -row[4])
     return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]

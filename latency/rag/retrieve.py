@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
 
 from latency.db_async import async_fetchall
 from latency.embeddings.service import query_embed
@@ -101,7 +102,8 @@ async def chunks_search(
               "vector": Chunk._meta.get_field("embedding").get_prep_value(embedding)}  # fmt: skip
     rows = await async_fetchall(exact, params)
     if rows and rows[0][0] > EXACT_MAX_CHUNKS:  # many readable chunks: through the graph
-        wider = {"hnsw.ef_search": str(max(100, depth * 2))}
+        ef_search = max(settings.HNSW_EF_SEARCH, depth * 2)  # the connection's, unless deeper
+        wider = {"hnsw.ef_search": str(ef_search)} if ef_search > settings.HNSW_EF_SEARCH else None
         rows = await async_fetchall(graph, params, settings=wider)
     return _fused([row[1:] for row in rows if row[1] is not None], k=k)
 
