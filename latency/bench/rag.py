@@ -178,7 +178,7 @@ async def _measure(*, chunks: int, queries: int, err: TextIO) -> dict[str, Any]:
         share = len(scope_rows[0]) / chunks
         scope = await _scope_measure(owners=scope_owners, rows=scope_rows, err=err, label=path)
         results.append({"share": round(share, 4), "path": path, **scope})
-    return {"chunks": chunks, "owners": len(owners), "queries": queries, "scopes": results}
+    return {"chunks": chunks, "owners": len(small) + 1, "queries": queries, "scopes": results}
 
 
 async def _scope_measure(

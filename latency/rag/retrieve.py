@@ -17,8 +17,8 @@ from latency.models import Chunk, Document
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 # Up to this many readable chunks an exact scan of them (through the owner index) is both
 # faster and exact; past it the HNSW index with iterative scans takes over. Measured with
-# `latency_bench rag` at 100k chunks: a user holding 1% of them got recall@5 0.72-0.85 at
-# 10-16 ms p50 through HNSW + filter (ef_search 40-200), and 1.00 at ~3 ms by the exact scan.
+# `latency_bench rag`'s corpus of 100k chunks: a user holding 1% of them got recall@5 0.72-0.85
+# at 10-16 ms p50 through HNSW + filter (ef_search 40-200), and 1.00 at ~3 ms by the exact scan.
 EXACT_MAX_CHUNKS = 20_000
 
 
