@@ -85,9 +85,9 @@ else:
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}
 # pgvector 0.8's iterative index scans for every HNSW search: a search filtered by scope or
 # owner keeps walking the graph until it has its rows. And a wider search than pgvector's
-# default ef_search of 40: at 1M cache entries in one scope, 40 found 78% of the exact top 3 and
-# 100 found 94%, for ~1 ms more at p95 (`latency_bench cache`). Set per connection, so that a
-# lookup is one statement without a transaction around SET LOCAL.
+# default ef_search of 40: at 1M cache entries in one scope, 40 found 78-85% of the exact top 3
+# and 100 found 94-97%, for ~0.5-0.8 ms more at p95 (`latency_bench cache`, three runs). Set per
+# connection, so that a lookup is one statement without a transaction around SET LOCAL.
 HNSW_EF_SEARCH = 100
 DATABASES["default"]["OPTIONS"]["options"] = (
     DATABASES["default"]["OPTIONS"].get("options", "")
