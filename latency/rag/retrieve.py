@@ -43,34 +43,37 @@ class Retrieval:
         return sorted({p.document_id for p in self.passages})
 
 
-# One statement, one round trip. `size` adds up the chunk counts of the documents this user may
-# read (a few rows of the document table, not the chunks). In the common case, at most
-# EXACT_MAX_CHUNKS, `nearest` ranks the materialised `readable` rows exactly: a CTE cannot use
-# the HNSW index, so no setting has to change and no transaction is needed. With more, `readable`
-# stays empty (its one-time filter fails before a chunk is read) and the caller runs the same
-# statement ranked through the HNSW index instead: the connection's iterative scans keep walking
+# One statement, one round trip, as the cache's lookup: `size` adds up the chunk counts of the
+# documents this user may read (a few rows of the document table, not the chunks) and decides
+# which branch of `nearest` runs; the other is skipped by a one-time filter before it reads a
+# chunk. Up to EXACT_MAX_CHUNKS the user's chunks are ranked exactly (`+ 0` keeps that branch off
+# the HNSW index); past it the HNSW index ranks them, the connection's iterative scans walking
 # the graph until the filter has yielded `depth` rows. Optionally the best full-text matches,
 # and the passages' text.
 _SEARCH_SQL = """
 WITH size AS (
     SELECT coalesce(sum(chunk_count), 0) AS n FROM latency_document
-    WHERE status = %(ready)s AND {documents}
-), readable AS MATERIALIZED (
-    SELECT id, embedding FROM latency_chunk
-    WHERE {readable} AND (SELECT n FROM size) <= %(cap)s
+    WHERE status = %(ready)s AND {scope}
 ), nearest AS (
-    SELECT id, 1 - (embedding <=> %(vector)s::vector) AS similarity
-    FROM {ranked} ORDER BY embedding <=> %(vector)s::vector LIMIT %(depth)s
+    SELECT * FROM (
+        SELECT id, 1 - (embedding <=> %(vector)s::vector) AS similarity
+        FROM latency_chunk WHERE {readable}
+        ORDER BY (embedding <=> %(vector)s::vector) + 0 LIMIT %(depth)s
+    ) exact WHERE (SELECT n FROM size) <= %(cap)s
+    UNION ALL
+    SELECT * FROM (
+        SELECT id, 1 - (embedding <=> %(vector)s::vector) AS similarity
+        FROM latency_chunk WHERE {readable}
+        ORDER BY embedding <=> %(vector)s::vector LIMIT %(depth)s
+    ) graph WHERE (SELECT n FROM size) > %(cap)s
 ), lexical AS (
     {lexical}
 ), found AS (
     SELECT coalesce(n.id, l.id) AS id, n.similarity, l.rank
     FROM nearest n FULL JOIN lexical l ON l.id = n.id
 )
-SELECT total.n, f.id, f.similarity, f.rank, c.document_id, d.title, c.heading, c.text
-FROM ({total}) total
-LEFT JOIN (found f JOIN latency_chunk c ON c.id = f.id
-           JOIN latency_document d ON d.id = c.document_id) ON true
+SELECT f.id, f.similarity, f.rank, c.document_id, d.title, c.heading, c.text
+FROM found f JOIN latency_chunk c ON c.id = f.id JOIN latency_document d ON d.id = c.document_id
 """
 _LEXICAL_SQL = """
     SELECT id, ts_rank(search, query) AS rank
@@ -87,25 +90,19 @@ async def chunks_search(
     fuse = fuse_fts and bool(query.strip())
     depth = max(k * 2, 10) if fuse else k
     # Ready chunks of the user's own documents and of documents shared with everyone.
-    documents, readable = "shared", "searchable AND shared"
-    if user_id:
-        documents = "(owner_id = %(user)s OR shared)"
-        readable = "searchable AND (owner_id = %(user)s OR shared)"
+    scope = "(owner_id = %(user)s OR shared)" if user_id else "shared"
+    readable = f"searchable AND {scope}"
     lexical = (_LEXICAL_SQL if fuse else _NO_LEXICAL_SQL).format(readable=readable)
-    exact = _SEARCH_SQL.format(documents=documents, readable=readable, lexical=lexical,
-                               ranked="readable", total="SELECT n FROM size")  # fmt: skip
-    graph = _SEARCH_SQL.format(documents=documents, readable=readable, lexical=lexical,
-                               total="SELECT NULL::bigint AS n",
-                               ranked=f"latency_chunk WHERE {readable}")  # fmt: skip
+    sql = _SEARCH_SQL.format(scope=scope, readable=readable, lexical=lexical)
     params = {"user": user_id, "cap": EXACT_MAX_CHUNKS, "depth": depth, "text": query,
               "ready": Document.Status.READY.value,
               "vector": Chunk._meta.get_field("embedding").get_prep_value(embedding)}  # fmt: skip
-    rows = await async_fetchall(exact, params)
-    if rows and rows[0][0] > EXACT_MAX_CHUNKS:  # many readable chunks: through the graph
-        ef_search = max(settings.HNSW_EF_SEARCH, depth * 2)  # the connection's, unless deeper
-        wider = {"hnsw.ef_search": str(ef_search)} if ef_search > settings.HNSW_EF_SEARCH else None
-        rows = await async_fetchall(graph, params, settings=wider)
-    return _fused([row[1:] for row in rows if row[1] is not None], k=k)
+    # The connection searches the graph with HNSW_EF_SEARCH; only a deeper search sets its own.
+    wider = None
+    if depth * 2 > settings.HNSW_EF_SEARCH:
+        wider = {"hnsw.ef_search": str(depth * 2)}
+    rows = await async_fetchall(sql, params, settings=wider)
+    return _fused(rows, k=k)
 
 
 def _fused(rows: list[tuple], *, k: int) -> list[Passage]:
