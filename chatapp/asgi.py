@@ -15,8 +15,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
+from latency.core.tokens import tokens_warm  # noqa: E402
 from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
-from latency.tokens import tokens_warm  # noqa: E402
 
 # Load the embedding model and the tokenizer now, in threads, not on a user's request.
 embeddings_warm_in_background()

@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from latency.catalog import Endpoint, catalog_load
+from latency.providers.catalog import Endpoint, catalog_load
 from latency.providers.clients import clients
 
 

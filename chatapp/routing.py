@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import path
 
-from chatapp.consumers import ChatConsumer
-from chatapp.dashboard_consumer import DashboardConsumer
+from chatapp.consumers.chat import ChatConsumer
+from chatapp.consumers.dashboard import DashboardConsumer
 
 websocket_urlpatterns = [
     path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),

@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from chatapp import api, dashboard_views, documents_views, health, settings_views, views
+from chatapp import health
+from chatapp.api import chat as api
+from chatapp.views import dashboard as dashboard_views
+from chatapp.views import documents as documents_views
+from chatapp.views import pages as views
+from chatapp.views import settings as settings_views
 
 urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
-from latency.cache.verify import DEFAULT_THRESHOLD
+from latency.cache.verify.verifier import DEFAULT_THRESHOLD
 
 
 class Feature(models.TextChoices):
@@ -447,7 +447,7 @@ class TraceRollup(models.Model):
     cells = ArrayField(models.SmallIntegerField(), default=list)
     total_ms = ArrayField(models.FloatField(), default=list)  # NaN: unknown
     ttft_ms = ArrayField(models.FloatField(), default=list)  # NaN: no first token
-    flags = ArrayField(models.IntegerField(), default=list)  # latency.dashboard_queries bits
+    flags = ArrayField(models.IntegerField(), default=list)  # latency.dashboard.queries bits
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} ({self.traces} traces)"

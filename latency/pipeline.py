@@ -24,8 +24,8 @@ from latency.cache.service import (
     cache_lookup,
     cache_remember,
 )
-from latency.catalog import Endpoint, ModelSpec
-from latency.compression import CompressionOptions, prompt_compress
+from latency.compression.service import CompressionOptions, prompt_compress
+from latency.core.tokens import messages_tokens
 from latency.errors import SubsecondError, UpstreamError
 from latency.events import (
     ChatRequest,
@@ -37,13 +37,13 @@ from latency.events import (
     TokenEvent,
 )
 from latency.models import StrategySettings
-from latency.providers.resilient import ResilientStream, policy_build, resilient_stream
+from latency.observability.tracing import TraceRecorder, trace_save_soon
+from latency.providers.catalog import Endpoint, ModelSpec
 from latency.providers.stream import StreamDelta
 from latency.rag.retrieve import Retrieval, context_message, passages_retrieve
-from latency.routing import RoutePlan, route_plan
+from latency.routing.choice import RoutePlan, route_plan
+from latency.routing.resilient import ResilientStream, policy_build, resilient_stream
 from latency.strategies import strategy_settings_get
-from latency.tokens import messages_tokens
-from latency.tracing import TraceRecorder, trace_save_soon
 
 __all__ = ["ChatRequest", "DoneEvent", "ErrorEvent", "Event", "StageEvent", "StartEvent",
            "TokenEvent", "pipeline_run"]  # fmt: skip

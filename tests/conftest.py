@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from latency.bench.browser import CHROMIUM, chromium_launch
-from latency.bench.processes import ROOT, Child, daphne_start
+from latency.testing.browser import CHROMIUM, chromium_launch
+from latency.testing.processes import ROOT, Child, daphne_start
 
 pytest_plugins = ["tests.fixtures.simulator"]
 
@@ -18,7 +18,7 @@ pytest_plugins = ["tests.fixtures.simulator"]
 @pytest.fixture(autouse=True)
 def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN001
     """Point the model catalog at this session's simulator, with fresh clients per test."""
-    from latency.catalog import catalog_load
+    from latency.providers.catalog import catalog_load
     from latency.providers.clients import clients
 
     monkeypatch.setenv("SIMULATOR_URL", simulator.url)
@@ -33,7 +33,7 @@ def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN
 def _async_connections_closed() -> Iterator[None]:
     """Each async test runs its own event loop: close the connections it left idle, so none
     outlives its loop (and the test database can be dropped at the end)."""
-    from latency.db_async import async_connections_close
+    from latency.core.db_async import async_connections_close
 
     yield
     async_connections_close()

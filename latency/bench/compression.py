@@ -9,12 +9,17 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, TextIO
 
-from latency.bench.compression_data import BenchPrompt, prompts_build
 from latency.bench.report import Target, histogram_print, percentiles, progress, table_print
-from latency.compression import PARTS, CompressionOptions, CompressionResult, prompt_compress
-from latency.compression_context import CONTEXT_BLOCK
+from latency.compression.context import CONTEXT_BLOCK
+from latency.compression.service import (
+    PARTS,
+    CompressionOptions,
+    CompressionResult,
+    prompt_compress,
+)
+from latency.core.tokens import ENCODING, message_content, tokens_warm
 from latency.simulator.context import context_sentences_rank
-from latency.tokens import ENCODING, message_content, tokens_warm
+from latency.testing.compression_data import BenchPrompt, prompts_build
 
 DEFAULT = CompressionOptions()
 SWEEP = (200, 400, 800)

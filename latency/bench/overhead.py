@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from django.contrib.auth import get_user_model
 
-from latency.bench.browser import chromium_launch, page_log_in
-from latency.bench.processes import daphne_start, simulator_start
 from latency.bench.report import histogram_print, percentiles, progress, table_print
+from latency.testing.browser import chromium_launch, page_log_in
+from latency.testing.processes import daphne_start, simulator_start
 
 QUESTIONS = [
     "What is a websocket?",

@@ -77,8 +77,8 @@ def _corpus_load(*, chunks: int, rebuild: bool, err: TextIO) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from latency.bench.cache_load import connection_open, model_index_sql
-    from latency.bench.cache_vectors import vectors_rows
+    from latency.bench.cache.load import connection_open, model_index_sql
+    from latency.bench.cache.vectors import vectors_rows
     from latency.bench.report import progress
     from latency.models import Chunk, Document
 
@@ -204,7 +204,7 @@ async def _scope_measure(
     against an exact scan of the same owner's chunks."""
     from asgiref.sync import sync_to_async
 
-    from latency.bench.cache_vectors import queries_make
+    from latency.bench.cache.vectors import queries_make
     from latency.bench.report import progress
     from latency.embeddings.service import query_embed
     from latency.rag.retrieve import chunks_search
@@ -263,7 +263,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
     django.setup()
-    from latency.bench.cache_load import table_prewarm
+    from latency.bench.cache.load import table_prewarm
 
     _corpus_load(chunks=args.chunks, rebuild=args.rebuild, err=sys.stderr)
     # The embedded server has just started with empty buffers: without this a user's first

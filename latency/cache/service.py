@@ -19,10 +19,10 @@ from latency.cache.store import (
     cache_semantic_candidates,
     cache_store,
 )
-from latency.cache.verify import cache_hit_verify
+from latency.cache.verify.verifier import cache_hit_verify
 from latency.embeddings.service import query_embed, query_embed_ready
 from latency.models import CacheEntry, StrategySettings
-from latency.tracing import TraceRecorder
+from latency.observability.tracing import TraceRecorder
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from latency.cache.scope import CacheScope
-from latency.db_async import async_fetchall
+from latency.core.db_async import async_fetchall
 from latency.models import CacheEntry
 
 EVICTION_CHANCE = 0.02  # a store runs the eviction sweep about once in fifty

@@ -8,7 +8,7 @@ from __future__ import annotations
 from openai import AsyncOpenAI, Timeout
 
 from chatapp import env
-from latency.catalog import Endpoint
+from latency.providers.catalog import Endpoint
 
 
 class ClientRegistry:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import httpx2 as httpx  # the transport of openai>=3
 import openai
 
-from latency.catalog import Endpoint, ModelSpec
 from latency.errors import UpstreamError
+from latency.providers.catalog import Endpoint, ModelSpec
 from latency.providers.clients import ClientRegistry, clients
 
 

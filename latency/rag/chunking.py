@@ -1,7 +1,7 @@
 """Structure-aware chunking: a chunk never crosses a heading, prefers to end at a paragraph,
 and overlaps the previous chunk of its section by about 15%; each keeps its heading path.
 
-Tokens are o200k_base (`latency.tokens`), what a prompt budget counts. all-MiniLM-L6-v2 reads
+Tokens are o200k_base (`latency.core.tokens`), what a prompt budget counts. all-MiniLM-L6-v2 reads
 256 WordPiece tokens at most, about 1.2 per o200k token in English: 200 tokens with the heading
 stay inside what the embedding model sees.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from latency.core.tokens import tokens_count
 from latency.rag.extract import Block
-from latency.tokens import tokens_count
 
 CHUNK_MAX_TOKENS = 200
 CHUNK_OVERLAP_TOKENS = 30

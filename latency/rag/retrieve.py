@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
-from latency.db_async import async_fetchall
+from latency.core.db_async import async_fetchall
 from latency.embeddings.service import query_embed
 from latency.models import Chunk, Document
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from latency.bench.browser import page_sign_up
+from latency.testing.browser import page_sign_up
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
 # touches the ORM itself. The daphne process writes to the test database; users are unique.

@@ -209,7 +209,7 @@ async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_conne
     question must still be answered from the cache, not fail or fall through to the model."""
     from django.db import connection
 
-    from latency.db_async import APPLICATION_NAME
+    from latency.core.db_async import APPLICATION_NAME
 
     first = await _ask("How tall is the Eiffel Tower?")
     assert (await _ask("What is the height of the Eiffel Tower?")).cache_tier == "semantic"

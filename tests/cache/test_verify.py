@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from latency.cache.calibrate import (
+from latency.cache.evaluation.calibrate import (
     MAX_FALSE_HIT_RATE,
     MIN_HIT_RATE,
     THRESHOLDS,
@@ -17,7 +17,7 @@ from latency.cache.calibrate import (
     rates_measure,
 )
 from latency.cache.normalize import query_normalize
-from latency.cache.verify import DEFAULT_THRESHOLD, Verdict, cache_hit_verify
+from latency.cache.verify.verifier import DEFAULT_THRESHOLD, Verdict, cache_hit_verify
 
 HERE = Path(__file__).parent
 

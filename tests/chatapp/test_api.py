@@ -9,7 +9,7 @@ import openai
 import pytest
 from django.contrib.auth import get_user_model
 
-from latency.api_keys import api_key_create
+from latency.gateway.keys import api_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from chatapp.routing import websocket_urlpatterns
 from latency.models import CacheEntry, Conversation, Message, RequestTrace
-from latency.tracing import trace_saves_wait
+from latency.observability.tracing import trace_saves_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-from chatapp.dashboard_consumer import DashboardConsumer
+from chatapp.consumers.dashboard import DashboardConsumer
 
 PAGES = ["/dashboard/", "/dashboard/?window=5m", "/settings/", "/dashboard/compare/"]
 

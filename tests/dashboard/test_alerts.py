@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
 
-from latency.alerts import alerts_active, alerts_evaluate
 from latency.models import AlertEvent, AlertRule, RequestTrace
+from latency.observability.alerts import alerts_active, alerts_evaluate
 
 SEED = [  # the seed's thresholds (also what migration 0006 creates)
     ("P95 latency over 2 s for 5 minutes", "total_p95", 2000.0, None, 300, "warning"),

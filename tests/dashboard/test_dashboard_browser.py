@@ -7,7 +7,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from latency.bench.browser import page_log_in
+from latency.testing.browser import page_log_in
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the ORM is
 # reached from a worker thread; daphne (live_app) serves the same test database.
@@ -29,7 +29,7 @@ def _in_thread(django_db_blocker, function):  # noqa: ANN001, ANN202
 def _people(suffix: str) -> tuple[str, str, str]:
     from django.contrib.auth import get_user_model
 
-    from latency.api_keys import api_key_create
+    from latency.gateway.keys import api_key_create
 
     users = get_user_model().objects
     staff = users.create_user(f"staff-{suffix}", password="a-long-passphrase-42", is_staff=True)

@@ -12,10 +12,10 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from chatapp.dashboard_consumer import DashboardConsumer
-from latency.api_keys import api_key_create
-from latency.bench.processes import ROOT, daphne_start
-from latency.tracing import TraceRecorder, trace_save
+from chatapp.consumers.dashboard import DashboardConsumer
+from latency.gateway.keys import api_key_create
+from latency.observability.tracing import TraceRecorder, trace_save
+from latency.testing.processes import ROOT, daphne_start
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 

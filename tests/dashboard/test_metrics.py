@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from latency.tracing import TraceRecorder, trace_save
+from latency.observability.tracing import TraceRecorder, trace_save
 
 
 def _sample(text: str, name: str, **labels: str) -> float:

@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from chatapp.settings_views import AlertRuleFormSet, StrategySettingsForm
+from chatapp.views.settings import AlertRuleFormSet, StrategySettingsForm
 from latency.models import AlertRule, StrategySettings
 from latency.strategies import strategy_settings_forget, strategy_settings_get
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latency.dashboard import dashboard_build
+from latency.dashboard.board import dashboard_build
 
 FEATURES = ["chat", "search"]
 MODELS = ["gpt-4o-mini", "gpt-4o", "llama-3.1-8b"]
@@ -121,7 +121,7 @@ def test_series_and_histogram_cover_the_window(traces_make):  # noqa: ANN001
 
 
 def test_grouped_percentiles_equal_numpy_for_every_group():
-    from latency.dashboard_stats import _Ranked
+    from latency.dashboard.stats import _Ranked
 
     rng = np.random.default_rng(11)
     values = np.round(rng.lognormal(6, 1.2, 5000), 3)

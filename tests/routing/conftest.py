@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from openai import AsyncOpenAI
 
-from latency.catalog import catalog_load
+from latency.providers.catalog import catalog_load
 from latency.providers.clients import ClientRegistry
-from latency.routing_budgets import budgets_forget
-from latency.routing_estimates import observations_forget
-from latency.routing_health import health_forget, prober
+from latency.routing.budgets import budgets_forget
+from latency.routing.estimates import observations_forget
+from latency.routing.health import health_forget, prober
 from latency.strategies import strategy_settings_forget
 
 FaultyRegistry = Callable[[dict[str, str]], ClientRegistry]

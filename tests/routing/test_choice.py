@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from latency.catalog import Catalog, catalog_load, catalog_parse
-from latency.routing import RouteInputs, RoutePlan, route_choose
-from latency.routing_budgets import DEFAULT_BUDGETS, Budget
-from latency.routing_estimates import Observed
+from latency.providers.catalog import Catalog, catalog_load, catalog_parse
+from latency.routing.budgets import DEFAULT_BUDGETS, Budget
+from latency.routing.choice import RouteInputs, RoutePlan, route_choose
+from latency.routing.estimates import Observed
 
 CATALOG = """
 [defaults]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from latency.catalog import catalog_load
 from latency.models import FeatureBudget, RequestTrace, StrategySettings
-from latency.routing import route_plan
-from latency.routing_budgets import budgets_forget
-from latency.routing_estimates import estimate_make, observations_get
+from latency.providers.catalog import catalog_load
+from latency.routing.budgets import budgets_forget
+from latency.routing.choice import route_plan
+from latency.routing.estimates import estimate_make, observations_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SIMPLE = [{"role": "user", "content": "What is the capital of Peru?"}]
@@ -42,7 +42,7 @@ async def test_slow_recent_traces_move_requests_to_another_endpoint() -> None:
         )  # fmt: skip
         for _ in range(60)
     )
-    from latency.routing_estimates import observations_forget
+    from latency.routing.estimates import observations_forget
 
     observations_forget()
     observed = await observations_get()

@@ -8,12 +8,12 @@ import time
 import pytest
 from openai import AsyncOpenAI
 
-from latency.catalog import catalog_load
 from latency.models import RequestTrace, StrategySettings
+from latency.observability.tracing import trace_saves_wait
 from latency.pipeline import ChatRequest, DoneEvent, ErrorEvent, pipeline_run
+from latency.providers.catalog import catalog_load
 from latency.providers.clients import clients
 from latency.strategies import strategy_settings_forget
-from latency.tracing import trace_saves_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from latency.bench.processes import SimulatorChild
 from latency.errors import UpstreamError
 from latency.models import EndpointBreaker, StrategySettings
 from latency.providers.clients import ClientRegistry
-from latency.providers.resilient import ResiliencePolicy, ResilientStream, resilient_stream
-from latency.routing import RoutePlan, route_plan
-from latency.routing_health import FAILURES_TO_OPEN, prober
-from latency.routing_hedges import HedgeBudget
+from latency.routing.choice import RoutePlan, route_plan
+from latency.routing.health import FAILURES_TO_OPEN, prober
+from latency.routing.hedges import HedgeBudget
+from latency.routing.resilient import ResiliencePolicy, ResilientStream, resilient_stream
+from latency.testing.processes import SimulatorChild
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = [{"role": "user", "content": "What does a circuit breaker do?"}]
@@ -146,7 +146,7 @@ async def test_a_failing_endpoint_trips_its_breaker_and_is_probed_back(
     faulty_registry,
     monkeypatch,  # noqa: ANN001
 ) -> None:
-    from latency import routing_health
+    from latency.routing import health as routing_health
 
     monkeypatch.setattr(routing_health, "COOLDOWN_S", 0.2)
     plan = await _plan()
@@ -170,8 +170,8 @@ async def test_a_failing_endpoint_trips_its_breaker_and_is_probed_back(
 
 
 async def test_a_failed_probe_keeps_the_breaker_open(monkeypatch) -> None:  # noqa: ANN001
-    from latency import routing_health
-    from latency.catalog import catalog_load
+    from latency.providers.catalog import catalog_load
+    from latency.routing import health as routing_health
 
     monkeypatch.setattr(routing_health, "COOLDOWN_S", 5.0)
     endpoint = catalog_load().endpoints()[0]
@@ -188,13 +188,13 @@ async def test_a_failed_probe_keeps_the_breaker_open(monkeypatch) -> None:  # no
 def _client_to_nowhere():  # noqa: ANN202
     from openai import AsyncOpenAI
 
-    from latency.bench.processes import port_free
+    from latency.testing.processes import port_free
 
     return AsyncOpenAI(base_url=f"http://127.0.0.1:{port_free()}/v1", api_key="x", max_retries=0)
 
 
 async def test_the_first_token_deadline_leaves_room_for_the_answer() -> None:
-    from latency.providers.resilient import policy_build
+    from latency.routing.resilient import policy_build
 
     plan = await _plan()
     settings = StrategySettings()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from latency.bench.processes import SimulatorChild
+from latency.testing.processes import SimulatorChild
 
 ClientFactory = Callable[..., AsyncOpenAI]
 

@@ -17,7 +17,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from latency.bench.processes import SimulatorChild
+from latency.testing.processes import SimulatorChild
 
 ClientFactory = Callable[..., AsyncOpenAI]
 QUESTION = [{"role": "user", "content": "What makes a semantic cache fast?"}]

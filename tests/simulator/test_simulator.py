@@ -17,8 +17,8 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from latency.bench.processes import SimulatorChild
 from latency.simulator import PROFILES
+from latency.testing.processes import SimulatorChild
 
 QUESTION = [{"role": "user", "content": "How do websockets keep chat latency low?"}]
 ClientFactory = Callable[..., AsyncOpenAI]

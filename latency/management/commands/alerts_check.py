@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from latency.alerts import alerts_evaluate
+from latency.observability.alerts import alerts_evaluate
 
 
 class Command(BaseCommand):

@@ -14,8 +14,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from latency.bench.report import progress, table_print
-from latency.cache.calibrate import THRESHOLDS, pairs_load
-from latency.cache.evaluation import pairs_evaluate, rates_of, threshold_sweep
+from latency.cache.evaluation.calibrate import THRESHOLDS, pairs_load
+from latency.cache.evaluation.pairs import pairs_evaluate, rates_of, threshold_sweep
 from latency.strategies import strategy_settings_get
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from latency.api_keys import api_key_create
+from latency.gateway.keys import api_key_create
 
 
 class Command(BaseCommand):

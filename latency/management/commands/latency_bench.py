@@ -11,9 +11,9 @@ from latency.bench.report import result_emit
 
 SCENARIOS = {
     "overhead": "latency.bench.overhead:overhead_run",
-    "dashboard": "latency.bench.dashboard:dashboard_run",
-    "cache": "latency.bench.cache:cache_run",
-    "routing": "latency.bench.routing:routing_run",
+    "dashboard": "latency.bench.dashboard.run:dashboard_run",
+    "cache": "latency.bench.cache.run:cache_run",
+    "routing": "latency.bench.routing.run:routing_run",
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
 }

@@ -1,0 +1,103 @@
+"""Per-request timing: stages, time to first token and total, written as one RequestTrace row."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from latency.models import RequestTrace
+from latency.observability.live import trace_published
+
+# Traces are read through an index that covers `error` (latency/dashboard_queries.py); a
+# btree entry must stay small, so a longer message is cut here.
+ERROR_MAX_CHARS = 500
+logger = logging.getLogger(__name__)
+# Per process by nature: this process's trace writes still under way (see trace_save_soon).
+_pending: set[asyncio.Task[RequestTrace]] = set()
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+@dataclass
+class TraceRecorder:
+    """Collects what one request cost; `received_at` is perf_counter() when the server got it."""
+
+    received_at: float
+    feature: str
+    source: str
+    user_id: int | None = None
+    uid: uuid.UUID = field(default_factory=uuid.uuid4)
+    stages: dict[str, float] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round((time.perf_counter() - start) * 1000, 3)
+
+    def first_token(self) -> float:
+        if self.ttft_ms is None:
+            self.ttft_ms = _ms_since(self.received_at)
+        return self.ttft_ms
+
+    def finish(self) -> float:
+        self.total_ms = _ms_since(self.received_at)
+        return self.total_ms
+
+    def set(self, **values: Any) -> None:
+        self.values.update(values)
+
+
+async def trace_save(*, recorder: TraceRecorder) -> RequestTrace:
+    if recorder.total_ms is None:
+        recorder.finish()
+    values = dict(recorder.values)
+    if len(values.get("error") or "") > ERROR_MAX_CHARS:
+        values["error"] = values["error"][: ERROR_MAX_CHARS - 1] + "…"
+    trace = await RequestTrace.objects.acreate(
+        uid=recorder.uid,
+        user_id=recorder.user_id,
+        source=recorder.source,
+        feature=recorder.feature,
+        ttft_ms=recorder.ttft_ms,
+        total_ms=recorder.total_ms,
+        stages=recorder.stages,
+        **values,
+    )
+    # Dashboards and metrics get it in a task of their own: the request does not wait.
+    trace_published(trace=trace)
+    return trace
+
+
+def trace_save_soon(*, recorder: TraceRecorder) -> uuid.UUID:
+    """Write the trace in a task of its own, off the request path; its uid is known at once."""
+    if recorder.total_ms is None:
+        recorder.finish()
+    task = asyncio.get_running_loop().create_task(trace_save(recorder=recorder))
+    _pending.add(task)
+    task.add_done_callback(_trace_saved)
+    return recorder.uid
+
+
+def _trace_saved(task: asyncio.Task[RequestTrace]) -> None:
+    _pending.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("could not save a request trace", exc_info=task.exception())
+
+
+async def trace_saves_wait() -> None:
+    """Wait for this process's trace writes under way (tests; an orderly shutdown)."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
