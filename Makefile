@@ -20,10 +20,13 @@ run: $(STAMP) $(VENDOR)
 	$(PY) manage.py serve
 
 test: $(STAMP) $(VENDOR)
+	.venv/bin/lint-imports --no-cache
+	.venv/bin/ruff check .
 	$(PY) -m pytest
 
 lint: $(STAMP)
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports --no-cache
 
 vendor:
 	bash scripts/vendor_frontend.sh

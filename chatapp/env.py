@@ -64,6 +64,17 @@ ALERT_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_S", "3"))
 DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(20 * 1024 * 1024)))
 
 
+def catalog_variables() -> dict[str, str]:
+    """What `${NAME}` in the model catalog may refer to: the environment, with the defaults of
+    the variables the bundled catalog uses."""
+    return {
+        **os.environ,
+        "SIMULATOR_URL": SIMULATOR_URL,
+        "OPENAI_BASE_URL": OPENAI_BASE_URL,
+        "OPENAI_API_KEY": OPENAI_API_KEY,
+    }
+
+
 def environ_for_child() -> dict[str, str]:
     """The environment handed to processes that `make run` starts."""
     return dict(os.environ)

@@ -131,6 +131,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHAT_MAX_MESSAGE_CHARS = 8000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
 
+# Models: the catalog file and the values its `${NAME}`s stand for; upstream timeouts.
+MODEL_CATALOG = env.MODEL_CATALOG
+CATALOG_VARIABLES = env.catalog_variables()
+UPSTREAM_CONNECT_TIMEOUT_S = env.UPSTREAM_CONNECT_TIMEOUT_S
+UPSTREAM_READ_TIMEOUT_S = env.UPSTREAM_READ_TIMEOUT_S
+# Shared state across processes (exact cache tier, limits, channel layer) when set.
+REDIS_URL = env.REDIS_URL
+# Embeddings: the local model unless an OpenAI-compatible endpoint is named.
+EMBEDDINGS_URL = env.EMBEDDINGS_URL
+EMBEDDINGS_MODEL = env.EMBEDDINGS_MODEL
+EMBEDDINGS_API_KEY = env.EMBEDDINGS_API_KEY
+EMBEDDING_BATCH_BF16 = env.EMBEDDING_BATCH_BF16
+DATA_DIR = env.DATA_DIR
+EMBEDDED_DATABASE = not env.DATABASE_URL  # benches build their own databases in it
+
 # Observability: /metrics (bearer token when set), and where alerts are posted.
 METRICS_TOKEN = env.METRICS_TOKEN
 PROMETHEUS_MULTIPROC_DIR = env.PROMETHEUS_MULTIPROC_DIR

@@ -10,7 +10,6 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
-from latency.cache.verify.verifier import DEFAULT_THRESHOLD
 
 
 class Feature(models.TextChoices):
@@ -132,7 +131,8 @@ class StrategySettings(models.Model):
 
     exact_cache = models.BooleanField(default=True)
     semantic_cache = models.BooleanField(default=True)
-    semantic_threshold = models.FloatField(default=DEFAULT_THRESHOLD)  # calibrated: cache_eval
+    # Calibrated by cache_eval; the verifier's DEFAULT_THRESHOLD (a test keeps the two equal).
+    semantic_threshold = models.FloatField(default=0.74)
     semantic_verify = models.BooleanField(default=True)
     cache_ttl_seconds = models.PositiveIntegerField(default=24 * 3600)
     cache_max_entries = models.PositiveIntegerField(default=100_000)

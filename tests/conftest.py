@@ -16,12 +16,12 @@ pytest_plugins = ["tests.fixtures.simulator"]
 
 
 @pytest.fixture(autouse=True)
-def _simulator_endpoints(simulator, monkeypatch) -> Iterator[None]:  # noqa: ANN001
+def _simulator_endpoints(simulator, settings) -> Iterator[None]:  # noqa: ANN001
     """Point the model catalog at this session's simulator, with fresh clients per test."""
     from latency.providers.catalog import catalog_load
     from latency.providers.clients import clients
 
-    monkeypatch.setenv("SIMULATOR_URL", simulator.url)
+    settings.CATALOG_VARIABLES = {**settings.CATALOG_VARIABLES, "SIMULATOR_URL": simulator.url}
     catalog_load.cache_clear()
     clients.forget()
     yield

@@ -8,7 +8,8 @@ import hashlib
 import json
 from dataclasses import asdict
 
-from chatapp import env
+from django.conf import settings
+
 from latency.cache.scope import CacheScope
 from latency.cache.store import CacheCandidate, cache_exact_get
 
@@ -17,14 +18,14 @@ _clients: dict[int, object] = {}
 
 
 def _redis():  # noqa: ANN202
-    if not env.REDIS_URL:
+    if not settings.REDIS_URL:
         return None
     import redis.asyncio as redis
 
     loop_id = id(asyncio.get_running_loop())
     if loop_id not in _clients:
         _clients.clear()  # a new loop (tests, a restart): the old pool is unusable
-        _clients[loop_id] = redis.from_url(env.REDIS_URL)
+        _clients[loop_id] = redis.from_url(settings.REDIS_URL)
     return _clients[loop_id]
 
 
@@ -55,10 +56,10 @@ def exact_forget(*, keys: list[tuple[str, str]]) -> None:
 
     Synchronous, so ingestion tasks and request code (through a thread) can both call it.
     """
-    if env.REDIS_URL and keys:
+    if settings.REDIS_URL and keys:
         import redis
 
-        client = redis.Redis.from_url(env.REDIS_URL)
+        client = redis.Redis.from_url(settings.REDIS_URL)
         try:
             client.delete(*(exact_key(scope_key=s, normalized=n) for s, n in keys))
         finally:

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-
-from chatapp import env
+from django.conf import settings
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -170,7 +169,7 @@ def _encoder_load() -> _Encoder:
     tokenizer.enable_padding()
     encoder = _Encoder(session=session, tokenizer=tokenizer)
     encoder.encode(["warm up"])
-    _encoder = _batch_engine_choose(encoder, mode=env.EMBEDDING_BATCH_BF16)
+    _encoder = _batch_engine_choose(encoder, mode=settings.EMBEDDING_BATCH_BF16)
     return _encoder
 
 
@@ -244,7 +243,7 @@ def onnx_model_file() -> Path:
     version = metadata.version(WEIGHTS_PACKAGE.replace("_", "-"))
     size = (embedding_model_path() / "model.safetensors").stat().st_size
     name = f"{EMBEDDING_MODEL_NAME}-{version}-{size}-opset{ONNX_OPSET}.onnx"
-    target = env.DATA_DIR / "models" / name
+    target = settings.DATA_DIR / "models" / name
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

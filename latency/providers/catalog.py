@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -117,9 +116,9 @@ def _priors_parse(raw: dict[str, object]) -> LatencyPriors | None:
 
 @cache
 def catalog_load(path: str | None = None) -> Catalog:
-    from chatapp import env
+    from django.conf import settings
 
-    environ = dict(os.environ)
-    environ.setdefault("SIMULATOR_URL", env.SIMULATOR_URL)
-    environ.setdefault("OPENAI_BASE_URL", env.OPENAI_BASE_URL)
-    return catalog_parse(text=Path(path or env.MODEL_CATALOG).read_text(), environ=environ)
+    return catalog_parse(
+        text=Path(path or settings.MODEL_CATALOG).read_text(),
+        environ=settings.CATALOG_VARIABLES,
+    )

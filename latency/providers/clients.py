@@ -5,9 +5,9 @@ The registry is per process by nature (it holds sockets); nothing in it is share
 
 from __future__ import annotations
 
+from django.conf import settings
 from openai import AsyncOpenAI, Timeout
 
-from chatapp import env
 from latency.providers.catalog import Endpoint
 
 
@@ -24,7 +24,7 @@ class ClientRegistry:
                 # Retries and fallbacks are the pipeline's decision, not the SDK's.
                 max_retries=0,
                 timeout=Timeout(
-                    env.UPSTREAM_READ_TIMEOUT_S, connect=env.UPSTREAM_CONNECT_TIMEOUT_S
+                    settings.UPSTREAM_READ_TIMEOUT_S, connect=settings.UPSTREAM_CONNECT_TIMEOUT_S
                 ),
             )
             self._clients[endpoint.name] = client

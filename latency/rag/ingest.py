@@ -11,16 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
-from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from chatapp import env
-from latency.embeddings.local import EMBEDDING_DIMENSIONS, embeddings_encode
+from latency.embeddings.local import embeddings_encode
+from latency.embeddings.remote import remote_embed_blocking, remote_embeddings_configured
 from latency.models import Chunk, Document
 from latency.rag.chunking import ChunkDraft, chunks_build
 from latency.rag.errors import DocumentRejected
@@ -175,18 +173,6 @@ def _chunks_write(document: Document, batch: list[ChunkDraft], vectors: np.ndarr
 def passages_embed(*, texts: list[str]) -> np.ndarray:
     """Passage vectors from the same model that embeds queries: the OpenAI-compatible endpoint
     when EMBEDDINGS_URL is set, else the local all-MiniLM-L6-v2. Blocking: workers only."""
-    if not env.EMBEDDINGS_URL:
-        return embeddings_encode(texts=texts)
-    response = _remote_client().embeddings.create(
-        model=env.EMBEDDINGS_MODEL, input=texts, dimensions=EMBEDDING_DIMENSIONS
-    )
-    vectors = np.asarray([item.embedding for item in response.data], dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
-@cache
-def _remote_client() -> Any:
-    """One client per process (a worker's by nature), with its connection pool."""
-    from openai import OpenAI
-
-    return OpenAI(base_url=env.EMBEDDINGS_URL, api_key=env.EMBEDDINGS_API_KEY or "not-needed")
+    if remote_embeddings_configured():
+        return remote_embed_blocking(texts=texts)
+    return embeddings_encode(texts=texts)

@@ -11,7 +11,6 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from chatapp import env
 from latency.cache.service import cache_invalidate_documents
 from latency.models import CacheEntry, StrategySettings
 from latency.pipeline import ChatRequest, DoneEvent, ErrorEvent, pipeline_run
@@ -147,12 +146,12 @@ async def test_switched_off_cache_is_off(simulator) -> None:  # noqa: ANN001
     assert (await _ask("Is the cache off?")).cache == "off"
 
 
-async def test_exact_tier_lives_in_redis_when_configured(monkeypatch) -> None:  # noqa: ANN001
+async def test_exact_tier_lives_in_redis_when_configured(settings) -> None:  # noqa: ANN001
     import redis
     from asgiref.sync import sync_to_async
 
-    monkeypatch.setattr(env, "REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(env.REDIS_URL)
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()  # keys from an earlier run must not answer
     first = await _ask("What is Redis used for here?")
     assert len(client.keys("subsecond:cache:exact:*")) == 1

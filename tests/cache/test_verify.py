@@ -171,3 +171,10 @@ def test_calibrated_default_meets_the_targets_with_the_real_model(name: str) -> 
         nearby = rates(threshold, True)
         assert nearby.false_hit_rate <= MAX_FALSE_HIT_RATE
         assert nearby.hit_rate >= MIN_HIT_RATE
+
+
+def test_the_settings_default_threshold_is_the_calibrated_one() -> None:
+    from latency.models import StrategySettings
+
+    field = StrategySettings._meta.get_field("semantic_threshold")
+    assert field.default == DEFAULT_THRESHOLD

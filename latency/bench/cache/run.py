@@ -13,7 +13,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, TextIO
 
-from chatapp import env
+from django.conf import settings
+
 from latency.bench.cache.chart import chart_print, chart_svg_write
 from latency.bench.report import Target, table_print
 from latency.testing.processes import ROOT
@@ -21,7 +22,7 @@ from latency.testing.processes import ROOT
 PARTS = ("lookup", "seed", "e2e", "embed", "quality")
 MILLION = 1_000_000
 SEED_BUDGET_S = 60.0  # per size: the seed approach takes seconds a lookup at 100k rows
-CHART_PATH = env.DATA_DIR / "bench" / "cache_lookup_latency.svg"
+CHART_PATH = settings.DATA_DIR / "bench" / "cache_lookup_latency.svg"
 APP_DATABASE = "subsecond_bench_app"
 CACHE_SETTINGS = (
     "exact_cache", "semantic_cache", "semantic_threshold", "semantic_verify",
@@ -44,7 +45,7 @@ def child_run(*, module: str, arguments: list[str], database: str) -> dict[str, 
 
     A child process, so that the app's own code (`cache_semantic_candidates`, daphne, the ORM)
     runs unchanged against a benchmark database while the app's data stays untouched."""
-    if env.DATABASE_URL:
+    if not settings.EMBEDDED_DATABASE:
         raise RuntimeError("the cache benchmark needs the embedded database (DATABASE_URL is set)")
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
         command = [sys.executable, "-m", module, *arguments, "--result", result.name]

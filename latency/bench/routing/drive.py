@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatapp import env
 from latency.bench.report import progress
 from latency.errors import UpstreamError
 from latency.models import RequestTrace, StrategySettings
@@ -194,7 +193,7 @@ async def arm_run(
     if faults:
         await asyncio.to_thread(simulator.configure, **faults)
     catalog = catalog_parse(
-        text=Path(env.MODEL_CATALOG).read_text(), environ={"SIMULATOR_URL": simulator.url}
+        text=Path(settings.MODEL_CATALOG).read_text(), environ={"SIMULATOR_URL": simulator.url}
     )
     names = [endpoint.name for endpoint in catalog.endpoints()]
     await breakers_reset(endpoints=names)
