@@ -12,6 +12,13 @@ class SubsecondError(Exception):
         return self.user_message
 
 
+class InternalError(SubsecondError):
+    """A fault inside the app (a database that went away, a full queue, a bug): logged in full
+    for us, and a plain message for the user."""
+
+    user_message = "Sorry, something went wrong on our side; please try again."
+
+
 class UnknownModelError(SubsecondError):
     def __init__(self, name: str, *, known: list[str]) -> None:
         self.name = name

@@ -1,9 +1,9 @@
-"""The events the pipeline yields; the websocket edge renders them as HTML fragments, the API
-edge as OpenAI chunks."""
+"""The pipeline's vocabulary: the request it answers and the events it yields. The websocket
+edge renders events as HTML fragments, the API edge as OpenAI chunks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,36 @@ class ChatRequest:
     stream: bool = True
     use_documents: bool = False
     cache_bypass: bool = False  # "wrong answer": regenerate without consulting the cache
+    replay_paced: bool = False  # a cache hit streamed word by word, as the client asked
+    request_id: str = ""  # the API's x-request-id, kept in the trace
 
 
 @dataclass(frozen=True)
-class StageEvent:
-    name: str
-    ms: float
+class AnswerOutcome:
+    """What a finished answer shows under it and keeps: who answered, how fast, from where,
+    on what evidence. Each field is the `Message` column of the same name, so the chat edge
+    saves it in one step (`message_finish(outcome=...)`) and a restart clears it the same way.
+    """
+
+    model: str = ""
+    endpoint_label: str = ""
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    cache: str = "off"  # hit, miss or off (the websocket contract)
+    cache_tier: str = ""  # exact or semantic, for a hit
+    cache_similarity: float | None = None
+    cache_matched_query: str = ""
+    cache_entry_id: int | None = None
+    trace_uid: str | None = None  # RequestTrace.uid; the row is written off the request path
+    citations: list[dict[str, object]] = field(default_factory=list)
+    retrieval_embed_ms: float | None = None
+    retrieval_search_ms: float | None = None
+    tokens_before: int | None = None
+    tokens_after: int | None = None
+    decision: str = ""
+
+    def columns(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -45,33 +69,34 @@ class TokenEvent:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Tokens as OpenAI counts them; a cached answer reports the prompt it did not send."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     text: str
-    model: str
     endpoint: str
-    endpoint_label: str
-    ttft_ms: float | None
-    total_ms: float
-    cache: str  # hit, miss or off (the websocket contract)
-    cache_tier: str  # exact, semantic, miss or off (the X-Cache header)
-    trace_uid: str  # RequestTrace.uid; the row is written off the request path
-    cache_similarity: float | None = None
-    cache_matched_query: str = ""
-    cache_entry_id: int | None = None
-    citations: list[dict[str, object]] = field(default_factory=list)
-    retrieval_embed_ms: float | None = None
-    retrieval_search_ms: float | None = None
-    tokens_before: int | None = None
-    tokens_after: int | None = None
-    decision: str = ""
+    outcome: AnswerOutcome
     stages: dict[str, float] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def x_cache(self) -> str:
+        """exact, semantic, miss or off: the X-Cache header and `x_latency.cache`."""
+        return self.outcome.cache_tier if self.outcome.cache == "hit" else self.outcome.cache
 
 
 @dataclass(frozen=True)
 class ErrorEvent:
     message: str
-    kind: str
+    kind: str  # UpstreamError.kind, "request" for the caller's fault, "internal" for ours
     text: str  # whatever had streamed before the failure, kept for the user
+    total_ms: float | None = None
 
 
-Event = StageEvent | StartEvent | TokenEvent | DoneEvent | ErrorEvent
+Event = StartEvent | TokenEvent | DoneEvent | ErrorEvent

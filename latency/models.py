@@ -11,7 +11,6 @@ from django.db.models import Q
 from pgvector.django import HnswIndex, VectorField
 
 
-
 class Feature(models.TextChoices):
     CHAT = "chat", "Chat"
     SEARCH = "search", "Search / Q&A"
@@ -121,9 +120,15 @@ class RequestTrace(models.Model):
     upstream_ttft_ms = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
     error = models.TextField(blank=True)
+    # UpstreamError.kind (timeout, stall, rate_limit, connection, http_500, ...), "request" for
+    # the caller's fault, "internal" for ours: what the dashboard and /metrics count from.
+    error_kind = models.CharField(max_length=20, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)  # the API's x-request-id
 
     class Meta:
         indexes = [models.Index(fields=["feature", "created_at"])]
+
+    TIMEOUT_KINDS = ("timeout", "stall")
 
 
 class StrategySettings(models.Model):

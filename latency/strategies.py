@@ -6,6 +6,7 @@ made on the settings page reaches every worker within about a second, without a 
 
 from __future__ import annotations
 
+import copy
 import time
 
 from latency.models import StrategySettings
@@ -17,13 +18,13 @@ _copy: tuple[float, StrategySettings] | None = None
 async def strategy_settings_get() -> StrategySettings:
     global _copy
     now = time.monotonic()
-    if _copy is not None and now - _copy[0] < REFRESH_S:
-        return _copy[1]
-    row = await StrategySettings.objects.order_by("id").afirst()
-    if row is None:
-        row, _ = await StrategySettings.objects.aget_or_create(id=1)
-    _copy = (now, row)
-    return row
+    if _copy is None or now - _copy[0] >= REFRESH_S:
+        row = await StrategySettings.objects.order_by("id").afirst()
+        if row is None:
+            row, _ = await StrategySettings.objects.aget_or_create(id=1)
+        _copy = (now, row)
+    # Each request its own copy: one that changes a knob (cache_eval, a test) changes only its own.
+    return copy.copy(_copy[1])
 
 
 def strategy_settings_forget() -> None:

@@ -57,8 +57,9 @@ def _request_parse(body: bytes, user_id: int, received_at: float) -> ChatRequest
         return _error(413, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
         payload = json.loads(body)
-        assert isinstance(payload, dict)
-    except (ValueError, AssertionError):
+    except (ValueError, RecursionError):
+        payload = None
+    if not isinstance(payload, dict):
         return _error(400, "The body must be a JSON object.")
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages or not all(
@@ -104,8 +105,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     start = next((e for e in head if isinstance(e, StartEvent)), None)
     failure = next((e for e in head if isinstance(e, ErrorEvent)), None)
     if failure is not None:
-        status = _UPSTREAM_STATUS.get(failure.kind, 502 if failure.kind != "request" else 400)
-        return _error(status, failure.message, kind="upstream_error", code=failure.kind)
+        return _failure_response(failure)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if parsed.stream:
         response = StreamingHttpResponse(
@@ -113,7 +113,10 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         )
         response["Cache-Control"] = "no-cache"
     else:
-        response = JsonResponse(await _whole(completion_id, head, events))
+        body = await _whole(completion_id, head, events)
+        if isinstance(body, ErrorEvent):  # failed after its first token: an error, not a 200
+            return _failure_response(body)
+        response = JsonResponse(body)
     if start is not None:
         response["X-Cache"] = start.cache_tier
         response["X-Model"] = start.model
@@ -122,9 +125,28 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _failure_response(failure: ErrorEvent) -> HttpResponse:
+    if failure.kind == "request":
+        status, kind = 400, "invalid_request_error"
+    elif failure.kind == "internal":
+        status, kind = 500, "server_error"
+    else:
+        status, kind = _UPSTREAM_STATUS.get(failure.kind, 502), "upstream_error"
+    return _error(status, failure.message, kind=kind, code=failure.kind)
+
+
 def _latency(done: DoneEvent) -> dict[str, object]:
-    return {"ttft_ms": done.ttft_ms, "total_ms": done.total_ms, "stages": done.stages,
-            "cache": done.cache_tier, "model": done.model}  # fmt: skip
+    return {"ttft_ms": done.outcome.ttft_ms, "total_ms": done.outcome.total_ms,
+            "stages": done.stages, "cache": done.x_cache, "model": done.outcome.model}  # fmt: skip
+
+
+def _usage(done: DoneEvent) -> dict[str, object]:
+    usage = done.usage
+    return {
+        "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    }  # fmt: skip
 
 
 async def _replayed(head: list[object], events: AsyncIterator[object]) -> AsyncIterator[object]:
@@ -145,7 +167,7 @@ async def _sse(completion_id: str, head: list[object], events) -> AsyncIterator[
             yield _chunk(completion_id, created, model, {"content": event.text})
         elif isinstance(event, DoneEvent):
             final = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                     "model": event.model, "x_latency": _latency(event),
+                     "model": event.outcome.model, "x_latency": _latency(event),
                      "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}  # fmt: skip
             yield f"data: {json.dumps(final)}\n\n"
         elif isinstance(event, ErrorEvent):
@@ -166,21 +188,21 @@ def _chunk(completion_id: str, created: int, model: str, delta: dict[str, str]) 
     return f"data: {json.dumps(body)}\n\n"
 
 
-async def _whole(completion_id: str, head: list[object], events) -> dict[str, object]:  # noqa: ANN001
+async def _whole(
+    completion_id: str, head: list[object], events: AsyncIterator[object]
+) -> dict[str, object] | ErrorEvent:
     done: DoneEvent | None = None
-    error: ErrorEvent | None = None
     async for event in _replayed(head, events):
         if isinstance(event, DoneEvent):
             done = event
         elif isinstance(event, ErrorEvent):
-            error = event
+            return event
     if done is None:
-        message = error.message if error else "The answer was interrupted."
-        return {"error": {"message": message, "type": "upstream_error"}}
+        return ErrorEvent(message="The answer was interrupted.", kind="internal", text="")
     return {
         "id": completion_id, "object": "chat.completion", "created": int(time.time()),
-        "model": done.model, "x_latency": _latency(done),
+        "model": done.outcome.model, "x_latency": _latency(done),
         "choices": [{"index": 0, "finish_reason": "stop",
                      "message": {"role": "assistant", "content": done.text}}],
-        "usage": None,
+        "usage": _usage(done),
     }  # fmt: skip

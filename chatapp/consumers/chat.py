@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from chatapp.consumers.frames import Frame, FrameRefused, frame_parse
 from latency.cache.service import cache_entry_forget
 from latency.chat.conversations import (
     HISTORY_MESSAGES,
@@ -28,12 +28,14 @@ from latency.pipeline import (
     ChatRequest,
     DoneEvent,
     ErrorEvent,
+    Event,
     StartEvent,
     TokenEvent,
     pipeline_run,
 )
 
 TEMPLATE = "chat/conversation.html"
+FAILED_NOTICE = "Sorry, something went wrong; please try again."
 logger = logging.getLogger(__name__)
 
 
@@ -59,33 +61,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         received_at = time.perf_counter()
-        if text_data is None:
-            return await self.notice_send("Binary frames are not supported.")
-        if len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES:
-            return await self.notice_send("That message is too large to send.")
         try:
-            frame = json.loads(text_data)
-            assert isinstance(frame, dict)
-        except (ValueError, AssertionError):
-            return await self.notice_send("The server could not read that message.")
-        action = frame.get("action", "send")
-        if action == "stop":
+            frame = frame_parse(
+                text=text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES,
+                max_chars=settings.CHAT_MAX_MESSAGE_CHARS,
+            )  # fmt: skip
+        except FrameRefused as refusal:
+            return await self.notice_send(str(refusal))
+        if frame.action == "stop":
             return await self.answer_cancel()
         if self.answer_task and not self.answer_task.done():
             return await self.notice_send("Wait for the answer to finish, or press Stop.")
-        if action == "wrong":
-            return await self.wrong_answer(frame.get("message_id"), received_at)
-        text = frame.get("message")
-        if not isinstance(text, str) or not text.strip():
-            return await self.notice_send("Type a message first.")
-        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-            limit = settings.CHAT_MAX_MESSAGE_CHARS
-            return await self.notice_send(f"Messages are limited to {limit} characters.")
-        use_documents = frame.get("use_documents") in {"on", "true", True}
-        if use_documents != self.conversation.use_documents:
-            self.conversation.use_documents = use_documents
+        if frame.action == "wrong":
+            return await self.wrong_answer(frame.message_id, received_at)
+        await self.documents_switch(frame)
+        self.answer_start(self.answer_stream(frame.message, received_at))
+
+    async def documents_switch(self, frame: Frame) -> None:
+        if frame.use_documents != self.conversation.use_documents:
+            self.conversation.use_documents = frame.use_documents
             await self.conversation.asave(update_fields=["use_documents"])
-        self.answer_start(self.answer_stream(text.strip(), received_at))
 
     def answer_start(self, answering: Coroutine[object, object, None]) -> None:
         self.answer_task = asyncio.create_task(answering)
@@ -96,12 +91,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if task.cancelled() or task.exception() is None:
             return
         logger.error("answer failed", exc_info=task.exception())
-        asyncio.ensure_future(self.notice_send("Sorry, something went wrong; please try again."))
+        asyncio.ensure_future(self.notice_send(FAILED_NOTICE))
 
-    async def wrong_answer(self, message_id: object, received_at: float) -> None:
+    async def wrong_answer(self, message_id: str, received_at: float) -> None:
         """Drop the cached entry behind the latest answer and answer again from the model."""
         latest = await self.conversation.messages.filter(role=Message.Role.ASSISTANT).alast()
-        if latest is None or str(latest.id) != str(message_id) or len(self.history) < 2:
+        if latest is None or str(latest.id) != message_id or len(self.history) < 2:
             return await self.notice_send("Only the latest answer can be regenerated.")
         if latest.cache_entry_id:
             await cache_entry_forget(entry_id=latest.cache_entry_id, user_id=self.scope["user"].pk)
@@ -116,83 +111,98 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self, text: str, received_at: float, *, answer: Message | None = None,
         cache_bypass: bool = False,
     ) -> None:  # fmt: skip
-        self.history.append({"role": "user", "content": text})
+        """Ask, show the answer as it streams, and save how it ended: done, stopped or failed."""
+        turn = {"role": "user", "content": text}
         request = ChatRequest(
-            messages=self.history[-HISTORY_MESSAGES:],
-            received_at=received_at,
-            feature=self.conversation.feature,
-            user_id=self.conversation.user_id,
-            cache_bypass=cache_bypass,
-            use_documents=self.conversation.use_documents,
-        )
+            messages=[*self.history, turn][-HISTORY_MESSAGES:], received_at=received_at,
+            feature=self.conversation.feature, user_id=self.conversation.user_id,
+            cache_bypass=cache_bypass, use_documents=self.conversation.use_documents,
+        )  # fmt: skip
         events = pipeline_run(request=request)
         # The model call starts now; saving the exchange overlaps its time to first token.
         first_event = asyncio.ensure_future(anext(events))
         parts: list[str] = []
         try:
-            if answer is None:
-                question, answer = await message_pair_start(
-                    conversation=self.conversation, text=text
-                )
-                await self.fragment_send("exchange", question=question, answer=answer)
-            else:
-                await message_answer_restart(message=answer)
-                await self.fragment_send("answer_restart", answer=answer)
-            event = await first_event
-            streaming = True
-            while True:
-                if isinstance(event, StartEvent):
-                    streaming = event.streaming
-                elif isinstance(event, TokenEvent):
-                    parts.append(event.text)
-                    if answer.ttft_ms is None:
-                        answer.ttft_ms = event.ttft_ms
-                    if streaming:
-                        await self.token_send(answer=answer, event=event)
-                elif isinstance(event, DoneEvent):
-                    await message_finish(
-                        message=answer, content=event.text, state=Message.State.DONE,
-                        model=event.model, endpoint_label=event.endpoint_label,
-                        ttft_ms=event.ttft_ms, total_ms=event.total_ms, cache=event.cache,
-                        cache_tier=event.cache_tier if event.cache == "hit" else "",
-                        cache_similarity=event.cache_similarity,
-                        cache_matched_query=event.cache_matched_query,
-                        cache_entry_id=event.cache_entry_id, trace_uid=event.trace_uid,
-                        citations=event.citations, retrieval_embed_ms=event.retrieval_embed_ms,
-                        retrieval_search_ms=event.retrieval_search_ms,
-                        tokens_before=event.tokens_before, tokens_after=event.tokens_after,
-                        decision=event.decision,
-                    )  # fmt: skip
-                elif isinstance(event, ErrorEvent):
-                    await message_finish(
-                        message=answer, content=event.text, state=Message.State.FAILED,
-                        error=event.message, total_ms=_ms_since(received_at),
-                    )  # fmt: skip
-                    await self.notice_send(event.message)
-                try:
-                    event = await anext(events)
-                except StopAsyncIteration:
-                    break
+            answer = await self.exchange_save(text, answer)
+            self.history.append(turn)
+            await self.events_show(answer, first_event, events, parts)
         except asyncio.CancelledError:
-            first_event.cancel()
-            await events.aclose()
-            if answer is not None:
-                await asyncio.shield(message_finish(
-                    message=answer, content="".join(parts), state=Message.State.STOPPED,
-                    total_ms=_ms_since(received_at),
-                ))  # fmt: skip
-                with contextlib.suppress(Exception):
-                    await self.fragment_send("answer_final", answer=answer)
+            await self.answer_end(answer, Message.State.STOPPED, parts, received_at, first_event)
+            await _closed(events)
             raise
+        except Exception:
+            logger.exception("the answer could not be shown or saved")
+            await self.answer_end(answer, Message.State.FAILED, parts, received_at, first_event)
+            await _closed(events)
+            await self.notice_send(FAILED_NOTICE)
+        else:
+            await self.fragment_send("answer_final", answer=answer)
         finally:
             if answer is not None and answer.content and answer.state != Message.State.FAILED:
                 self.history.append({"role": "assistant", "content": answer.content})
-        await self.fragment_send("answer_final", answer=answer)
 
-    async def token_send(self, *, answer: Message, event: TokenEvent) -> None:
+    async def exchange_save(self, text: str, answer: Message | None) -> Message:
+        if answer is None:
+            question, answer = await message_pair_start(conversation=self.conversation, text=text)
+            await self.fragment_send("exchange", question=question, answer=answer)
+        else:
+            await message_answer_restart(message=answer)
+            await self.fragment_send("answer_restart", answer=answer)
+        return answer
+
+    async def events_show(
+        self, answer: Message, first_event: asyncio.Future[Event],
+        events: AsyncIterator[Event], parts: list[str],
+    ) -> None:  # fmt: skip
+        streaming = True
+        event = await first_event
+        while True:
+            if isinstance(event, StartEvent):
+                streaming = event.streaming
+            elif isinstance(event, TokenEvent):
+                parts.append(event.text)
+                if streaming:
+                    await self.token_send(answer=answer, text=event.text)
+            elif isinstance(event, DoneEvent):
+                await message_finish(
+                    message=answer, state=Message.State.DONE, content=event.text,
+                    outcome=event.outcome,
+                )  # fmt: skip
+            elif isinstance(event, ErrorEvent):
+                await message_finish(
+                    message=answer, state=Message.State.FAILED, content=event.text,
+                    error=event.message, total_ms=event.total_ms,
+                )  # fmt: skip
+                await self.notice_send(event.message)
+            try:
+                event = await anext(events)
+            except StopAsyncIteration:
+                return
+
+    async def answer_end(
+        self, answer: Message | None, state: str, parts: list[str], received_at: float,
+        first_event: asyncio.Future[Event],
+    ) -> None:  # fmt: skip
+        """Stopped or broken: keep what streamed, and show the end in the page even if saving
+        it fails. (The caller then closes the pipeline, which cancels the upstream call.)"""
+        if not first_event.done():
+            first_event.cancel()
+            with contextlib.suppress(BaseException):
+                await first_event
+        if answer is None:
+            return
+        ending = message_finish(
+            message=answer, state=state, content="".join(parts), total_ms=_ms_since(received_at)
+        )
+        with contextlib.suppress(Exception):
+            await asyncio.shield(ending)
+        with contextlib.suppress(Exception):
+            await self.fragment_send("answer_final", answer=answer)
+
+    async def token_send(self, *, answer: Message, text: str) -> None:
         await self.send(
             text_data=f'<span id="msg-{answer.id}-text" hx-swap-oob="beforeend">'
-            f"{escape(event.text)}</span>"
+            f"{escape(text)}</span>"
         )
 
     async def answer_cancel(self) -> None:
@@ -207,6 +217,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def fragment_send(self, partial: str, **context: object) -> None:
         await self.send(text_data=render_to_string(f"{TEMPLATE}#{partial}", context))
+
+
+async def _closed(events: AsyncIterator[Event]) -> None:
+    """Close the pipeline's generator: it cancels the upstream call and traces how it ended."""
+    with contextlib.suppress(Exception):
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 def _ms_since(start: float) -> float:

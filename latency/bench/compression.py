@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, TextIO
 
 from latency.bench.report import Target, histogram_print, percentiles, progress, table_print
-from latency.compression.context import CONTEXT_BLOCK
 from latency.compression.service import (
     PARTS,
     CompressionOptions,
@@ -18,6 +17,7 @@ from latency.compression.service import (
     prompt_compress,
 )
 from latency.core.tokens import ENCODING, message_content, tokens_warm
+from latency.rag.context import CONTEXT_BLOCK
 from latency.simulator.context import context_sentences_rank
 from latency.testing.compression_data import BenchPrompt, prompts_build
 

@@ -39,6 +39,11 @@ class CacheLookup:
     embedding: np.ndarray | None = None
     best_similarity: float | None = None  # the nearest entry's, hit or not
 
+    @classmethod
+    def skipped(cls, *, query: str) -> CacheLookup:
+        """No lookup (cache off, or a regenerated answer); a fresh answer may still be stored."""
+        return cls(hit=None, normalized=query_normalize(text=query))
+
 
 async def cache_lookup(
     *, query: str, scope: CacheScope, settings: StrategySettings, trace: TraceRecorder

@@ -6,6 +6,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from latency.events import AnswerOutcome
 from latency.models import Conversation, Message
 
 HISTORY_MESSAGES = 20
@@ -50,9 +51,19 @@ def message_pair_start(*, conversation: Conversation, text: str) -> tuple[Messag
     return question, answer
 
 
-async def message_finish(*, message: Message, **fields: object) -> Message:
-    for name, value in fields.items():
-        setattr(message, name, value)
+async def message_finish(
+    *, message: Message, state: str, content: str, outcome: AnswerOutcome | None = None,
+    error: str = "", total_ms: float | None = None,
+) -> Message:
+    """Save how an answer ended: done (with what the pipeline recorded), stopped or failed.
+
+    The message in memory changes even if the save fails, so the page can still show the end."""
+    message.state, message.content, message.error = state, content, error
+    if outcome is not None:
+        for name, value in outcome.columns().items():
+            setattr(message, name, value)
+    elif total_ms is not None:
+        message.total_ms = total_ms
     await message.asave()
     return message
 
@@ -60,9 +71,5 @@ async def message_finish(*, message: Message, **fields: object) -> Message:
 async def message_answer_restart(*, message: Message) -> Message:
     """Clear an answer so it can stream again in place (the "wrong answer" button)."""
     return await message_finish(
-        message=message, content="", state=Message.State.STREAMING, cache="off", cache_tier="",
-        cache_similarity=None, cache_matched_query="", cache_entry=None, ttft_ms=None,
-        total_ms=None, error="", model="", endpoint_label="", citations=[],
-        retrieval_embed_ms=None, retrieval_search_ms=None, tokens_before=None, tokens_after=None,
-        decision="",
+        message=message, state=Message.State.STREAMING, content="", outcome=AnswerOutcome()
     )

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from latency.compression.rank import text_terms, units_score
 from latency.compression.text import TextUnit, text_key, text_units, units_join
 from latency.core.tokens import tokens_count
+from latency.rag.context import CONTEXT_BLOCK
 
-CONTEXT_BLOCK = re.compile(r"(<context>)(.*?)(</context>)", re.S | re.I)
 _MARKER = re.compile(r"(?m)^[ \t]*(\[\d+\])[ \t]*")
 # A sentence next to a relevant one often finishes its thought ("Then click Save.").
 NEIGHBOUR_WEIGHT = 0.3

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from latency.compression.context import CONTEXT_BLOCK
 from latency.compression.rank import text_terms, units_score
 from latency.compression.text import text_key
 from latency.core.tokens import message_content, messages_tokens
+from latency.rag.context import CONTEXT_BLOCK
 
 SYSTEM_ROLES = frozenset({"system", "developer"})
 MIN_REPEAT_CHUNK_WORDS = 12

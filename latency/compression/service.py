@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from latency.compression.context import (
-    CONTEXT_BLOCK,
     Passage,
     context_blocks_map,
     passages_dedupe,
@@ -24,6 +23,7 @@ from latency.compression.history import (
 )
 from latency.compression.text import text_normalise
 from latency.core.tokens import message_content, messages_tokens
+from latency.rag.context import CONTEXT_BLOCK
 
 PARTS = ("normalise", "dedupe", "compact_history", "prune_context")
 

@@ -24,8 +24,6 @@ DIMENSIONS = ("feature", "model", "region", "cache_outcome")
 # Per-request flags, packed with the time bucket into one int per trace.
 FAILED, TIMEOUT, COMPRESSED, FALLBACK, HEDGED, STOPPED = 1, 2, 4, 8, 16, 32
 FLAG_BITS = 6
-# A failure counts as a timeout when its message says so (latency.providers wording).
-TIMEOUT_PATTERN = "in time|answered within|stopped sending|timed? ?out|stall"
 
 _WINDOW_SQL = f"""
 SELECT feature, model, region, cache_outcome,
@@ -157,11 +155,11 @@ def window_samples(
     if (end - start).total_seconds() >= ROLLUP_FROM_S:
         span = rollups_span(start=start, end=end)
     if span:
-        rollups_ensure(first=span[0], stop=span[1], timeout_pattern=TIMEOUT_PATTERN, using=using)
+        rollups_ensure(first=span[0], stop=span[1], using=using)
     head_end, tail_start = span or (end, end)
     params = {
         "start": start, "end": end, "bucket_s": bucket_seconds, "base": base,
-        "head_end": head_end, "tail_start": tail_start, "timeout_pattern": TIMEOUT_PATTERN,
+        "head_end": head_end, "tail_start": tail_start,
     }  # fmt: skip
     parts = _Parts()
     with connections[using].cursor() as cursor:

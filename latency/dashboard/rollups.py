@@ -18,7 +18,7 @@ def flags_sql() -> str:
     """Per-trace flag bits (latency.dashboard.queries), as SQL over latency_requesttrace."""
     return """(
       (status = 'failed')::int
-      | ((status = 'failed' AND error ~* %(timeout_pattern)s)::int << 1)
+      | ((status = 'failed' AND error_kind IN ('timeout', 'stall'))::int << 1)
       | (coalesce(tokens_after_compression < tokens_before_compression, false)::int << 2)
       | ((fallbacks > 0)::int << 3)
       | (hedged::int << 4)
@@ -70,7 +70,7 @@ def rollups_span(*, start: datetime, end: datetime) -> tuple[datetime, datetime]
 
 
 def rollups_ensure(
-    *, first: datetime, stop: datetime, timeout_pattern: str, using: str = "default"
+    *, first: datetime, stop: datetime, using: str = "default"
 ) -> int:  # fmt: skip
     """Roll up every minute in [first, stop) that is not yet; returns how many were missing."""
     with connections[using].cursor() as cursor:
@@ -83,7 +83,7 @@ def rollups_ensure(
         low, high, missing = cursor.fetchone()
         if missing:
             cursor.execute(
-                _rollup_sql(), {"first": low, "last": high, "timeout_pattern": timeout_pattern}
+                _rollup_sql(), {"first": low, "last": high}
             )
     return missing
 

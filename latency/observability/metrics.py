@@ -52,7 +52,6 @@ HEDGES = Counter("subsecond_hedges", "Requests that sent a hedge.", ["feature", 
 ERRORS = Counter(
     "subsecond_errors", "Failed requests, timeouts apart.", ["feature", "model", "kind"]
 )
-_TIMEOUT_WORDS = ("in time", "answered within", "stopped sending", "timed out", "timeout", "stall")
 
 
 def metrics_observe(*, trace: RequestTrace) -> None:
@@ -73,7 +72,7 @@ def metrics_observe(*, trace: RequestTrace) -> None:
     if trace.hedged:
         HEDGES.labels(feature, model).inc()
     if trace.status == RequestTrace.Status.FAILED:
-        timeout = any(word in trace.error.lower() for word in _TIMEOUT_WORDS)
+        timeout = trace.error_kind in RequestTrace.TIMEOUT_KINDS
         ERRORS.labels(feature, model, "timeout" if timeout else "error").inc()
 
 

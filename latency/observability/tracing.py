@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -10,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from latency.core.background import background_spawn, background_wait
 from latency.models import RequestTrace
 from latency.observability.live import trace_published
 
@@ -17,8 +17,6 @@ from latency.observability.live import trace_published
 # btree entry must stay small, so a longer message is cut here.
 ERROR_MAX_CHARS = 500
 logger = logging.getLogger(__name__)
-# Per process by nature: this process's trace writes still under way (see trace_save_soon).
-_pending: set[asyncio.Task[RequestTrace]] = set()
 
 
 def _ms_since(start: float) -> float:
@@ -33,6 +31,7 @@ class TraceRecorder:
     feature: str
     source: str
     user_id: int | None = None
+    request_id: str = ""
     uid: uuid.UUID = field(default_factory=uuid.uuid4)
     stages: dict[str, float] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +70,7 @@ async def trace_save(*, recorder: TraceRecorder) -> RequestTrace:
         user_id=recorder.user_id,
         source=recorder.source,
         feature=recorder.feature,
+        request_id=recorder.request_id,
         ttft_ms=recorder.ttft_ms,
         total_ms=recorder.total_ms,
         stages=recorder.stages,
@@ -85,19 +85,10 @@ def trace_save_soon(*, recorder: TraceRecorder) -> uuid.UUID:
     """Write the trace in a task of its own, off the request path; its uid is known at once."""
     if recorder.total_ms is None:
         recorder.finish()
-    task = asyncio.get_running_loop().create_task(trace_save(recorder=recorder))
-    _pending.add(task)
-    task.add_done_callback(_trace_saved)
+    background_spawn(work=trace_save(recorder=recorder), name="trace-save")
     return recorder.uid
-
-
-def _trace_saved(task: asyncio.Task[RequestTrace]) -> None:
-    _pending.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("could not save a request trace", exc_info=task.exception())
 
 
 async def trace_saves_wait() -> None:
     """Wait for this process's trace writes under way (tests; an orderly shutdown)."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
+    await background_wait()

@@ -42,6 +42,14 @@ class Retrieval:
     def document_ids(self) -> list[int]:
         return sorted({p.document_id for p in self.passages})
 
+    def citations(self) -> list[dict[str, object]]:
+        """What the answer shows for each [n]: its document, heading and passage."""
+        return [
+            {"n": n, "chunk_id": p.chunk_id, "document_id": p.document_id, "title": p.title,
+             "heading": p.heading}  # fmt: skip
+            for n, p in enumerate(self.passages, start=1)
+        ]
+
 
 # One statement, one round trip, as the cache's lookup: `size` adds up the chunk counts of the
 # documents this user may read (a few rows of the document table, not the chunks) and decides
@@ -139,19 +147,3 @@ async def passages_retrieve(
     )
     retrieval.search_ms = round((time.perf_counter() - start) * 1000, 3)
     return retrieval
-
-
-def context_message(*, retrieval: Retrieval) -> dict[str, str]:
-    """The system message that carries the passages, numbered for citations."""
-    if not retrieval.passages:
-        body = "(no passage of the user's documents matched)"
-    else:
-        body = "\n\n".join(
-            f"[{n}] {p.title}{' › ' + p.heading if p.heading else ''}: {p.text}"
-            for n, p in enumerate(retrieval.passages, start=1)
-        )
-    return {
-        "role": "system",
-        "content": "Answer from the context below and cite passages as [n]. If it does not "
-        f"hold the answer, say so.\n<context>\n{body}\n</context>",
-    }

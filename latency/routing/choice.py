@@ -88,6 +88,7 @@ async def route_plan(
     messages: list[dict[str, str]],
     settings: StrategySettings,
     pinned_model: str | None = None,
+    grounded: bool = False,
     catalog: Catalog | None = None,
     registry: ClientRegistry = clients,
 ) -> RoutePlan:
@@ -106,7 +107,7 @@ async def route_plan(
     )
     return route_choose(
         inputs=inputs, messages=messages, feature=feature, pinned_model=pinned_model,
-        routing=settings.routing, fixed_model=settings.fixed_model,
+        routing=settings.routing, fixed_model=settings.fixed_model, grounded=grounded,
     )  # fmt: skip
 
 
@@ -118,6 +119,7 @@ def route_choose(
     pinned_model: str | None = None,
     routing: bool = True,
     fixed_model: str = "",
+    grounded: bool = False,
 ) -> RoutePlan:
     catalog = inputs.catalog
     if pinned_model:
@@ -126,7 +128,7 @@ def route_choose(
     if not routing:
         spec = catalog.model_get(fixed_model) if fixed_model else catalog.model_default(feature)
         return _one_model_plan(inputs, spec, mode="fixed", why=f"routing off: fixed {spec.name}")
-    return _routed_plan(inputs, complexity_estimate(messages=messages))
+    return _routed_plan(inputs, complexity_estimate(messages=messages, grounded=grounded))
 
 
 def _endpoints_ranked(

@@ -25,8 +25,11 @@ class Complexity:
     reason: str
 
 
-def complexity_estimate(*, messages: list[dict[str, str]]) -> Complexity:
-    """Score the last user message: its length, reasoning cues, code, and the conversation."""
+def complexity_estimate(*, messages: list[dict[str, str]], grounded: bool = False) -> Complexity:
+    """Score the last user message: its length, reasoning cues, code, and the conversation.
+
+    `grounded`: the answer will rest on retrieved passages. Routing runs before retrieval (so
+    that the model call can start alongside the cache lookup), so it is told, not shown."""
     user_turns = [m for m in messages if m.get("role") == "user"]
     text = str(user_turns[-1].get("content", "")) if user_turns else ""
     words = len(text.split())
@@ -48,7 +51,7 @@ def complexity_estimate(*, messages: list[dict[str, str]]) -> Complexity:
     if len(user_turns) >= 6:
         score += 0.1
         reasons.append(f"{len(user_turns)} turns")
-    if any("<context>" in str(m.get("content", "")) for m in messages):
+    if grounded:
         score += 0.2
         reasons.append("retrieved context")
     score = min(1.0, score)

@@ -11,74 +11,23 @@ others are cancelled at once, which closes their HTTP streams. After it, a strea
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from latency.errors import UpstreamError
-from latency.models import StrategySettings
 from latency.providers.clients import ClientRegistry, clients
 from latency.providers.stream import StreamDelta, provider_stream
 from latency.routing.choice import Candidate, RoutePlan
 from latency.routing.health import breaker_failure, breaker_success
 from latency.routing.hedges import HedgeBudget, hedge_budget
+from latency.routing.policy import ResiliencePolicy, StreamOutcome
 
 ATTEMPT_TIMEOUT_FACTOR = 3.0  # an attempt's first-token timeout: this times its TTFT p95 ...
 MIN_ATTEMPT_TIMEOUT_S = 1.0  # ... at least this, at most the policy's first_token_timeout_s
 HEDGE_RETRY_S = 0.05  # a hedge the cap refused is asked for again this often
-
-
-@dataclass(frozen=True)
-class ResiliencePolicy:
-    hedging: bool = True
-    hedge_cap: float = 0.10
-    first_token_timeout_s: float = 5.0
-    stall_timeout_s: float = 2.0
-    deadline_s: float = 6.0  # no first token by then: give up (the budget plus the timeout)
-    max_attempts: int = 6
-
-
-def policy_build(*, settings: StrategySettings, plan: RoutePlan) -> ResiliencePolicy:
-    """The policy from the strategy settings and the plan's budget. No request should wait past
-    the budget plus the first-token timeout: the first token must come early enough for the
-    primary's usual generation time to fit in that too."""
-    estimate = plan.primary.estimate
-    generation_s = max(0.0, estimate.total_p95_ms - estimate.ttft_p95_ms) / 1000
-    limit_s = plan.budget.p95_ms / 1000 + settings.first_token_timeout_s
-    return ResiliencePolicy(
-        hedging=settings.hedging,
-        hedge_cap=settings.hedge_cap,
-        first_token_timeout_s=settings.first_token_timeout_s,
-        stall_timeout_s=settings.stall_timeout_s,
-        deadline_s=max(settings.first_token_timeout_s, limit_s - generation_s),
-    )
-
-
-@dataclass
-class StreamOutcome:
-    """Which attempt won, and what it took: filled in while the stream runs."""
-
-    winner: Candidate | None = None
-    attempts: int = 0
-    fallbacks: int = 0
-    hedged: bool = False
-    hedge_won: bool = False
-    hedge_denied: bool = False
-    upstream_ttft_ms: float | None = None
-    notes: list[str] = field(default_factory=list)  # what happened, in words, for the decision
-
-    def trace_fields(self, *, plan: RoutePlan) -> dict[str, Any]:
-        """What the RequestTrace row records about routing and resilience."""
-        chosen = self.winner or plan.primary
-        return {
-            "model": chosen.model.name,
-            "endpoint": chosen.endpoint.name,
-            "region": chosen.endpoint.region,
-            "decision": "; ".join([plan.decision, *self.notes]),
-            "hedged": self.hedged,
-            "fallbacks": self.fallbacks,
-            "upstream_ttft_ms": self.upstream_ttft_ms,
-        }
+logger = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -91,7 +40,12 @@ class _Attempt:
     tokens: int = 0
 
 
-_Item = StreamDelta | UpstreamError | None  # None: the stream ended
+class _InternalFailure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_Item = StreamDelta | UpstreamError | _InternalFailure | None  # None: the stream ended
 
 
 class ResilientStream:
@@ -180,6 +134,8 @@ class ResilientStream:
             else:
                 if attempt not in self._active:
                     continue  # a cancelled attempt's last word
+                if isinstance(item, _InternalFailure):
+                    raise item.error
                 if not isinstance(item, UpstreamError):
                     return self._win(loop, attempt), item
                 last_error = item
@@ -210,6 +166,8 @@ class ResilientStream:
                 ) from None  # fmt: skip
             if attempt is not winner:
                 continue
+            if isinstance(item, _InternalFailure):
+                raise item.error
             if item is None:
                 breaker_success(endpoint=winner.candidate.endpoint.name)
                 return
@@ -253,13 +211,11 @@ class ResilientStream:
             self._queue.put_nowait((attempt, None))
         except UpstreamError as error:
             self._queue.put_nowait((attempt, error))
-        except Exception as error:  # a bug must not leave the request waiting for nothing
-            self._queue.put_nowait(
-                (
-                    attempt,
-                    UpstreamError(str(error), kind="connection", endpoint=candidate.endpoint.name),
-                )
-            )
+        except Exception as error:
+            # Our bug, not the endpoint's failure: fail this request (the pipeline traces it as
+            # internal) without counting it against the endpoint's breaker.
+            logger.exception("attempt at %s failed inside the app", candidate.label)
+            self._queue.put_nowait((attempt, _InternalFailure(error)))
 
     def _hedge_time(self, attempt: _Attempt) -> float:
         if not self.policy.hedging or not self.plan.hedges:

@@ -53,19 +53,19 @@ async def _user(name: str):  # noqa: ANN202
 
 async def test_exact_and_semantic_hits_are_served_and_labelled() -> None:
     first = await _ask("What is the capital of Italy?")
-    assert (first.cache, first.cache_tier) == ("miss", "miss")
+    assert (first.outcome.cache, first.x_cache) == ("miss", "miss")
     again = await _ask("what is the capital of italy")
-    assert (again.cache, again.cache_tier) == ("hit", "exact") and again.text == first.text
+    assert (again.outcome.cache, again.x_cache) == ("hit", "exact") and again.text == first.text
     paraphrase = await _ask("Which city is Italy's capital?")
-    assert (paraphrase.cache, paraphrase.cache_tier) == ("hit", "semantic")
-    assert paraphrase.cache_matched_query == "What is the capital of Italy?"
-    assert 0 < paraphrase.cache_similarity < 1
+    assert (paraphrase.outcome.cache, paraphrase.x_cache) == ("hit", "semantic")
+    assert paraphrase.outcome.cache_matched_query == "What is the capital of Italy?"
+    assert 0 < paraphrase.outcome.cache_similarity < 1
 
 
 async def test_a_different_entity_is_not_served_the_cached_answer() -> None:
     await _ask("What is the capital of Austria?")
     other = await _ask("What is the capital of Australia?")
-    assert other.cache == "miss"
+    assert other.outcome.cache == "miss"
 
 
 async def test_other_system_prompt_misses() -> None:
@@ -73,7 +73,7 @@ async def test_other_system_prompt_misses() -> None:
     other = await _ask(
         "Summarise our refund policy.", before=[{"role": "system", "content": "Speak French."}]
     )
-    assert other.cache == "miss"
+    assert other.outcome.cache == "miss"
 
 
 async def test_follow_up_only_hits_after_the_same_earlier_turn() -> None:
@@ -82,33 +82,33 @@ async def test_follow_up_only_hits_after_the_same_earlier_turn() -> None:
     curie = [{"role": "user", "content": "Who was Marie Curie?"},
              {"role": "assistant", "content": "A chemist and physicist."}]
     await _ask("How old was he when he died?", before=einstein)
-    assert (await _ask("How old was he when he died?", before=curie)).cache == "miss"
-    assert (await _ask("How old was he when he died?", before=einstein)).cache == "hit"
+    assert (await _ask("How old was he when he died?", before=curie)).outcome.cache == "miss"
+    assert (await _ask("How old was he when he died?", before=einstein)).outcome.cache == "hit"
 
 
 async def test_other_model_tier_misses() -> None:
     await _ask("Explain vector indexes.", model="gpt-4o-mini")
-    assert (await _ask("Explain vector indexes.", model="gpt-5")).cache == "miss"
-    assert (await _ask("Explain vector indexes.", model="gpt-4o-mini")).cache == "hit"
+    assert (await _ask("Explain vector indexes.", model="gpt-5")).outcome.cache == "miss"
+    assert (await _ask("Explain vector indexes.", model="gpt-4o-mini")).outcome.cache == "hit"
 
 
 async def test_private_scope_keeps_one_users_answer_from_another() -> None:
     await _settings(cache_share_across_users=False)
     alice, bob = await _user("alice"), await _user("bob")
     await _ask("What is in my contract?", user_id=alice.id)
-    assert (await _ask("What is in my contract?", user_id=bob.id)).cache == "miss"
-    assert (await _ask("What is in my contract?", user_id=alice.id)).cache == "hit"
+    assert (await _ask("What is in my contract?", user_id=bob.id)).outcome.cache == "miss"
+    assert (await _ask("What is in my contract?", user_id=alice.id)).outcome.cache == "hit"
 
 
 async def test_shared_scope_serves_general_answers_across_users() -> None:
     alice, bob = await _user("alice"), await _user("bob")
     await _ask("How many legs does a spider have?", user_id=alice.id)
-    assert (await _ask("How many legs does a spider have?", user_id=bob.id)).cache == "hit"
+    assert (await _ask("How many legs does a spider have?", user_id=bob.id)).outcome.cache == "hit"
 
 
 async def test_hot_requests_errors_and_expired_entries_are_never_served(simulator) -> None:  # noqa: ANN001
     await _ask("Write a poem about latency.", temperature=1.2)
-    assert (await _ask("Write a poem about latency.", temperature=1.2)).cache == "off"
+    assert (await _ask("Write a poem about latency.", temperature=1.2)).outcome.cache == "off"
     assert not await CacheEntry.objects.aexists()
 
     simulator.configure(error_500=1.0)
@@ -125,7 +125,7 @@ async def test_hot_requests_errors_and_expired_entries_are_never_served(simulato
 
     await _ask("What does TTL mean?")
     await CacheEntry.objects.aupdate(expires_at=timezone.now() - timedelta(seconds=1))
-    assert (await _ask("What does TTL mean?")).cache == "miss"
+    assert (await _ask("What does TTL mean?")).outcome.cache == "miss"
 
 
 async def test_changed_document_invalidates_answers_that_cited_it() -> None:
@@ -136,14 +136,14 @@ async def test_changed_document_invalidates_answers_that_cited_it() -> None:
 
     removed = await sync_to_async(cache_invalidate_documents)(document_ids=[42])
     assert removed == 1
-    assert (await _ask("What does the handbook say about leave?")).cache == "miss"
-    assert (await _ask("What is HNSW?")).cache == "hit"
+    assert (await _ask("What does the handbook say about leave?")).outcome.cache == "miss"
+    assert (await _ask("What is HNSW?")).outcome.cache == "hit"
 
 
 async def test_switched_off_cache_is_off(simulator) -> None:  # noqa: ANN001
     await _settings(exact_cache=False, semantic_cache=False)
     await _ask("Is the cache off?")
-    assert (await _ask("Is the cache off?")).cache == "off"
+    assert (await _ask("Is the cache off?")).outcome.cache == "off"
 
 
 async def test_exact_tier_lives_in_redis_when_configured(settings) -> None:  # noqa: ANN001
@@ -156,12 +156,12 @@ async def test_exact_tier_lives_in_redis_when_configured(settings) -> None:  # n
     first = await _ask("What is Redis used for here?")
     assert len(client.keys("subsecond:cache:exact:*")) == 1
     again = await _ask("what is redis used for here")
-    assert (again.cache, again.cache_tier) == ("hit", "exact") and again.text == first.text
+    assert (again.outcome.cache, again.x_cache) == ("hit", "exact") and again.text == first.text
 
     await CacheEntry.objects.aupdate(source_documents=[7])
     await sync_to_async(cache_invalidate_documents)(document_ids=[7])
     assert client.keys("subsecond:cache:exact:*") == []
-    assert (await _ask("what is redis used for here")).cache == "miss"
+    assert (await _ask("what is redis used for here")).outcome.cache == "miss"
 
 
 async def test_speculative_mode_cancels_the_model_call_on_a_hit(simulator) -> None:  # noqa: ANN001
@@ -169,7 +169,7 @@ async def test_speculative_mode_cancels_the_model_call_on_a_hit(simulator) -> No
     await _ask("What is speculative execution?")
     calls = len(simulator.log())
     hit = await _ask("What is speculative execution?")
-    assert hit.cache == "hit"
+    assert hit.outcome.cache == "hit"
     time.sleep(0.2)
     records = simulator.log()[calls:]
     assert all(r["outcome"] != "ok" for r in records), "a started call must be cancelled"
@@ -181,10 +181,11 @@ async def test_a_cold_embedding_model_skips_the_semantic_tier(monkeypatch) -> No
 
     await _ask("What is the capital of Italy?")
     monkeypatch.setattr(service, "query_embed_ready", lambda: False)
-    assert (await _ask("Which city is Italy's capital?")).cache == "miss"
-    assert (await _ask("what is the capital of italy")).cache == "hit", "the exact tier works"
+    assert (await _ask("Which city is Italy's capital?")).outcome.cache == "miss"
+    exact = await _ask("what is the capital of italy")
+    assert exact.outcome.cache == "hit", "the exact tier works"
     monkeypatch.setattr(service, "query_embed_ready", lambda: True)
-    assert (await _ask("Which city is Italy's capital?")).cache_tier == "semantic"
+    assert (await _ask("Which city is Italy's capital?")).x_cache == "semantic"
 
 
 async def test_a_large_scope_is_searched_through_the_index_with_the_same_scope(
@@ -197,10 +198,10 @@ async def test_a_large_scope_is_searched_through_the_index_with_the_same_scope(
                before=[{"role": "system", "content": "Answer like a pirate."}])  # fmt: skip
     monkeypatch.setattr(store, "SEMANTIC_EXACT_MAX", 0)  # every scope counts as large now
     paraphrase = await _ask("Which city is Italy's capital?")
-    assert (paraphrase.cache, paraphrase.cache_tier) == ("hit", "semantic")
-    assert paraphrase.cache_matched_query == "What is the capital of Italy?"
+    assert (paraphrase.outcome.cache, paraphrase.x_cache) == ("hit", "semantic")
+    assert paraphrase.outcome.cache_matched_query == "What is the capital of Italy?"
     other_scope = await _ask("How high is Mount Everest?")
-    assert other_scope.cache == "miss", "the pirate's answer stays in its own scope"
+    assert other_scope.outcome.cache == "miss", "the pirate's answer stays in its own scope"
 
 
 async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_connections() -> None:
@@ -211,7 +212,7 @@ async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_conne
     from latency.core.db_async import APPLICATION_NAME
 
     first = await _ask("How tall is the Eiffel Tower?")
-    assert (await _ask("What is the height of the Eiffel Tower?")).cache_tier == "semantic"
+    assert (await _ask("What is the height of the Eiffel Tower?")).x_cache == "semantic"
 
     def others_terminate() -> int:
         with connection.cursor() as cursor:
@@ -224,4 +225,4 @@ async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_conne
 
     assert await sync_to_async(others_terminate)() >= 1
     again = await _ask("What's the height of the Eiffel Tower?")
-    assert (again.cache, again.cache_tier, again.text) == ("hit", "semantic", first.text)
+    assert (again.outcome.cache, again.x_cache, again.text) == ("hit", "semantic", first.text)

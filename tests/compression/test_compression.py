@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from latency.compression.context import CONTEXT_BLOCK
 from latency.compression.service import PARTS, CompressionOptions, prompt_compress
 from latency.core.tokens import messages_tokens
+from latency.rag.context import CONTEXT_BLOCK
 from latency.testing.compression_data import prompts_build, qa_load
 
 SYSTEM = {"role": "system", "content": "You are the help desk.  Cite passages as [n]."}

@@ -81,11 +81,13 @@ async def test_chat_answers_from_documents_with_citations_and_private_cache(peop
 
     done = await ask(ana)
     assert "14 days" in done.text and "[1]" in done.text, "the answer quotes the passage"
-    assert done.citations[0]["document_id"] == document.id
-    assert done.retrieval_embed_ms is not None and done.retrieval_search_ms is not None
-    assert done.stages["retrieval_search"] >= 0 and done.tokens_before >= done.tokens_after
-    assert (await ask(ana)).cache == "hit"
-    assert (await ask(bo)).cache == "miss", "an answer from Ana's documents is hers alone"
+    assert done.outcome.citations[0]["document_id"] == document.id
+    assert done.outcome.retrieval_embed_ms is not None
+    assert done.outcome.retrieval_search_ms is not None
+    assert done.stages["retrieval_search"] >= 0
+    assert done.outcome.tokens_before >= done.outcome.tokens_after
+    assert (await ask(ana)).outcome.cache == "hit"
+    assert (await ask(bo)).outcome.cache == "miss", "an answer from Ana's documents is hers alone"
     entry = await CacheEntry.objects.filter(owner=ana).afirst()
     assert entry.source_documents == [document.id]
 
@@ -148,5 +150,5 @@ async def test_a_question_is_embedded_once_for_the_cache_and_the_documents(
                           received_at=time.perf_counter(), user_id=ana.id,
                           use_documents=True)  # fmt: skip
     done = [event async for event in pipeline_run(request=request)][-1]
-    assert done.cache == "miss" and done.citations, "answered from the document"
+    assert done.outcome.cache == "miss" and done.outcome.citations, "answered from the document"
     assert passes == [question]

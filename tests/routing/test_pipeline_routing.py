@@ -52,11 +52,12 @@ async def test_the_decision_reaches_the_answer_and_the_trace() -> None:
     events = await _run("What is the capital of Chile?")
     done = events[-1]
     assert isinstance(done, DoneEvent), done
-    assert done.model == "gpt-4o-mini" and "chose gpt-4o-mini at edge-" in done.decision
+    assert done.outcome.model == "gpt-4o-mini"
+    assert "chose gpt-4o-mini at edge-" in done.outcome.decision
     await trace_saves_wait()
-    trace = await RequestTrace.objects.aget(uid=done.trace_uid)
-    assert trace.decision == done.decision
-    assert (trace.model, trace.endpoint) == (done.model, done.endpoint)
+    trace = await RequestTrace.objects.aget(uid=done.outcome.trace_uid)
+    assert trace.decision == done.outcome.decision
+    assert (trace.model, trace.endpoint) == (done.outcome.model, done.endpoint)
     assert trace.region.startswith("edge")
     assert trace.upstream_ttft_ms is not None and not trace.hedged and trace.fallbacks == 0
     assert trace.strategies["routing"] is True and trace.strategies["hedging"] is True
@@ -74,7 +75,7 @@ async def test_a_rate_limited_endpoint_is_left_for_the_next_one() -> None:
     assert isinstance(done, DoneEvent), done
     assert done.endpoint == "sim-cloud-us" and done.text
     await trace_saves_wait()
-    trace = await RequestTrace.objects.aget(uid=done.trace_uid)
+    trace = await RequestTrace.objects.aget(uid=done.outcome.trace_uid)
     assert trace.fallbacks == 2 and trace.status == "ok" and trace.endpoint == "sim-cloud-us"
     assert "failed (rate_limit)" in trace.decision and "fell back to" in trace.decision
 

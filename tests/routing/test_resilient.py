@@ -18,7 +18,8 @@ from latency.providers.clients import ClientRegistry
 from latency.routing.choice import RoutePlan, route_plan
 from latency.routing.health import FAILURES_TO_OPEN, prober
 from latency.routing.hedges import HedgeBudget
-from latency.routing.resilient import ResiliencePolicy, ResilientStream, resilient_stream
+from latency.routing.policy import ResiliencePolicy
+from latency.routing.resilient import ResilientStream, resilient_stream
 from latency.testing.processes import SimulatorChild
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -194,7 +195,7 @@ def _client_to_nowhere():  # noqa: ANN202
 
 
 async def test_the_first_token_deadline_leaves_room_for_the_answer() -> None:
-    from latency.routing.resilient import policy_build
+    from latency.routing.policy import policy_build
 
     plan = await _plan()
     settings = StrategySettings()

@@ -24,7 +24,8 @@ from latency.routing.choice import route_plan
 from latency.routing.estimates import observations_forget
 from latency.routing.health import breakers_reset, health_forget, prober
 from latency.routing.hedges import HedgeBudget
-from latency.routing.resilient import policy_build, resilient_stream
+from latency.routing.policy import policy_build
+from latency.routing.resilient import resilient_stream
 from latency.testing.processes import SimulatorChild, simulator_start
 
 CONCURRENCY = 12
