@@ -107,6 +107,9 @@ class RequestTrace(models.Model):
     ttft_ms = models.FloatField(null=True, blank=True)
     total_ms = models.FloatField(null=True, blank=True)
     stages = models.JSONField(default=dict)
+    # When each stage began, in ms after the request arrived: the waterfall draws them where
+    # they ran (jsonb keeps no key order, and the speculative call overlaps the lookup).
+    stage_starts = models.JSONField(default=dict)
     tokens_prompt = models.IntegerField(null=True, blank=True)
     tokens_completion = models.IntegerField(null=True, blank=True)
     tokens_before_compression = models.IntegerField(null=True, blank=True)

@@ -6,27 +6,36 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import weakref
 from dataclasses import asdict
+from typing import Any
 
 from django.conf import settings
 
 from latency.cache.scope import CacheScope
 from latency.cache.store import CacheCandidate, cache_exact_get
 
-# Per process by nature: a Redis connection pool belongs to one event loop.
-_clients: dict[int, object] = {}
+# Per process by nature: a Redis connection pool belongs to one event loop, and goes with it.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
-def _redis():  # noqa: ANN202
+def _redis() -> Any:
     if not settings.REDIS_URL:
         return None
     import redis.asyncio as redis
 
-    loop_id = id(asyncio.get_running_loop())
-    if loop_id not in _clients:
-        _clients.clear()  # a new loop (tests, a restart): the old pool is unusable
-        _clients[loop_id] = redis.from_url(settings.REDIS_URL)
-    return _clients[loop_id]
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = redis.from_url(settings.REDIS_URL)
+    return client
+
+
+async def exact_tier_close() -> None:
+    """Close this loop's Redis pool (an orderly shutdown; tests between event loops)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def exact_key(*, scope_key: str, normalized: str) -> str:

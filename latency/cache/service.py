@@ -3,6 +3,7 @@ remember a fresh answer, and forget entries (wrong answer, changed documents).""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,14 +16,20 @@ from latency.cache.scope import CacheScope
 from latency.cache.store import (
     CacheCandidate,
     cache_entries_delete,
+    cache_evict,
     cache_hit_count,
     cache_semantic_candidates,
     cache_store,
 )
 from latency.cache.verify.verifier import cache_hit_verify
+from latency.core.background import background_spawn
 from latency.embeddings.service import query_embed, query_embed_ready
 from latency.models import CacheEntry, StrategySettings
 from latency.observability.tracing import TraceRecorder
+
+# About one store in fifty sweeps expired and excess entries, in a task of its own: the sweep
+# counts the table, which the answer must not wait for.
+EVICTION_CHANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,11 @@ async def cache_remember(
         model=model,
         source_documents=source_documents or [],
         ttl_s=settings.cache_ttl_seconds,
-        max_entries=settings.cache_max_entries,
     )
+    if random.random() < EVICTION_CHANCE:
+        background_spawn(
+            work=cache_evict_async(max_entries=settings.cache_max_entries), name="cache-evict"
+        )
     candidate = CacheCandidate(entry.id, query, response, model, 1.0)
     await exact_remember(
         scope=scope, normalized=lookup.normalized, candidate=candidate,
@@ -127,6 +137,14 @@ def cache_entries_forget(*, entries: QuerySet[CacheEntry]) -> list[tuple[str, st
     keys = cache_entries_delete(entries=entries)
     exact_forget(keys=keys)
     return keys
+
+
+@database_sync_to_async
+def cache_evict_async(*, max_entries: int) -> int:
+    """Expired and least recently used entries go, from PostgreSQL and the exact tier."""
+    keys = cache_evict(max_entries=max_entries)
+    exact_forget(keys=keys)
+    return len(keys)
 
 
 @database_sync_to_async

@@ -6,7 +6,6 @@ scope filter that matches few rows still returns its nearest neighbours.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,8 +19,6 @@ from django.utils import timezone
 from latency.cache.scope import CacheScope
 from latency.core.db_async import async_fetchall
 from latency.models import CacheEntry
-
-EVICTION_CHANCE = 0.02  # a store runs the eviction sweep about once in fifty
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,6 @@ def cache_store(
     model: str,
     source_documents: list[int],
     ttl_s: int,
-    max_entries: int,
 ) -> CacheEntry:
     entry = CacheEntry.objects.create(
         scope_key=scope.key,
@@ -129,20 +125,19 @@ def cache_store(
         source_documents=source_documents,
         expires_at=timezone.now() + timedelta(seconds=ttl_s),
     )
-    if random.random() < EVICTION_CHANCE:
-        cache_evict(max_entries=max_entries)
     return entry
 
 
-def cache_evict(*, max_entries: int) -> int:
-    """Drop expired entries, then the least recently used beyond `max_entries`."""
-    removed, _ = CacheEntry.objects.filter(expires_at__lte=timezone.now()).delete()
+def cache_evict(*, max_entries: int) -> list[tuple[str, str]]:
+    """Drop expired entries, then the least recently used beyond `max_entries`; the (scope key,
+    normalised query) of each, so the exact tier can drop its copies too."""
+    keys = cache_entries_delete(entries=CacheEntry.objects.filter(expires_at__lte=timezone.now()))
     excess = CacheEntry.objects.count() - max_entries
     if excess > 0:
         oldest = CacheEntry.objects.order_by(F("last_hit_at").asc(nulls_first=True), "id")
         ids = list(oldest.values_list("id", flat=True)[:excess])
-        removed += CacheEntry.objects.filter(id__in=ids).delete()[0]
-    return removed
+        keys += cache_entries_delete(entries=CacheEntry.objects.filter(id__in=ids))
+    return keys
 
 
 async def cache_hit_count(*, entry_id: int) -> None:

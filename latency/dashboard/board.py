@@ -30,9 +30,10 @@ RECENT_FIELDS = (
     "id", "created_at", "feature", "model", "region", "endpoint", "cache_outcome", "ttft_ms",
     "total_ms", "status", "fallbacks", "hedged",
 )  # fmt: skip
-# The pipeline's stages before the model's first token, in the order they run.
+# The pipeline's stages before the model's first token, in the order they run (for traces
+# written before each stage's start was recorded).
 PRELUDE = (
-    "queue", "exact_cache", "embed", "semantic_lookup", "retrieval", "compression", "routing",
+    "routing", "exact_cache", "embed", "semantic_lookup", "retrieval", "compression",
 )  # fmt: skip
 SUBSTAGES = {"retrieval": ("retrieval_embed", "retrieval_search")}
 
@@ -144,22 +145,27 @@ class Bar:
 
 
 def trace_waterfall(*, trace: RequestTrace) -> list[Bar]:
-    """The stages of one request laid end to end, then the wait for the first token and the
-    generation; sub-stages (retrieval's embed and search) sit under their stage."""
+    """The stages of one request where they ran (each from its recorded start), then the wait
+    for the first token and the generation; sub-stages (retrieval's embed and search) sit under
+    their stage. Older traces without starts are laid end to end in the pipeline's order."""
     stages = dict(trace.stages or {})
-    known = {*PRELUDE, "generation", *(s for subs in SUBSTAGES.values() for s in subs)}
-    order = [*PRELUDE, *sorted(name for name in stages if name not in known)]
+    starts = dict(trace.stage_starts or {})
+    subs = {s for names in SUBSTAGES.values() for s in names}
+    names = [n for n in stages if n not in subs and n != "generation"]
+    if all(n in starts for n in names):
+        order = sorted(names, key=lambda n: (float(starts[n]), n))
+    else:
+        order = [*[n for n in PRELUDE if n in stages], *sorted(set(names) - set(PRELUDE))]
     bars, clock = [], 0.0
     for name in order:
-        if name not in stages:
-            continue
-        bars.append(Bar(name, clock, float(stages[name])))
-        offset = clock
+        begin = float(starts.get(name, clock))
+        bars.append(Bar(name, begin, float(stages[name])))
+        offset = begin
         for sub in SUBSTAGES.get(name, ()):
             if sub in stages:
                 bars.append(Bar(sub, offset, float(stages[sub]), depth=1))
                 offset += float(stages[sub])
-        clock += float(stages[name])
+        clock = max(clock, begin + float(stages[name]))
     if trace.ttft_ms is not None:
         bars.append(Bar("first token (TTFT)", clock, max(trace.ttft_ms - clock, 0)))
         clock = max(clock, trace.ttft_ms)

@@ -30,6 +30,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="requesttrace",
+            name="stage_starts",
+            field=models.JSONField(default=dict),
+        ),
+        migrations.AddField(
+            model_name="requesttrace",
             name="request_id",
             field=models.CharField(blank=True, max_length=100),
         ),

@@ -34,6 +34,7 @@ class TraceRecorder:
     request_id: str = ""
     uid: uuid.UUID = field(default_factory=uuid.uuid4)
     stages: dict[str, float] = field(default_factory=dict)
+    stage_starts: dict[str, float] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     ttft_ms: float | None = None
     total_ms: float | None = None
@@ -41,10 +42,20 @@ class TraceRecorder:
     @contextmanager
     def stage(self, name: str):
         start = time.perf_counter()
+        self.stage_starts[name] = round((start - self.received_at) * 1000, 3)
         try:
             yield
         finally:
             self.stages[name] = round((time.perf_counter() - start) * 1000, 3)
+
+    def stage_add(self, name: str, *, ms: float, started_ms: float | None = None) -> None:
+        """A stage timed elsewhere (compression, retrieval's parts): its length and start."""
+        self.stages[name] = round(ms, 3)
+        if started_ms is not None:
+            self.stage_starts[name] = round(started_ms, 3)
+
+    def elapsed_ms(self) -> float:
+        return _ms_since(self.received_at)
 
     def first_token(self) -> float:
         if self.ttft_ms is None:
@@ -74,6 +85,7 @@ async def trace_save(*, recorder: TraceRecorder) -> RequestTrace:
         ttft_ms=recorder.ttft_ms,
         total_ms=recorder.total_ms,
         stages=recorder.stages,
+        stage_starts=recorder.stage_starts,
         **values,
     )
     # Dashboards and metrics get it in a task of their own: the request does not wait.

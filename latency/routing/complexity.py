@@ -52,7 +52,9 @@ def complexity_estimate(*, messages: list[dict[str, str]], grounded: bool = Fals
         score += 0.1
         reasons.append(f"{len(user_turns)} turns")
     if grounded:
-        score += 0.2
+        # An answer from the user's passages must follow them and cite [n]: never the smallest
+        # model for that, whatever the question's length.
+        score += 0.3
         reasons.append("retrieved context")
     score = min(1.0, score)
     if score < SIMPLE_BELOW:

@@ -1,10 +1,19 @@
-"""Start the simulator and a daphne server as child processes, for benchmarks and tests."""
+"""Start the simulator and a daphne server as child processes, for benchmarks and tests.
+
+Every child goes when its starter goes, however that ends: `Child.stop()` when asked, at exit
+(atexit, and SIGTERM turned into a normal exit by `stop_children_on_sigterm`), and, if the
+starter is killed outright, the kernel's parent-death signal (Linux `PR_SET_PDEATHSIG`).
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +26,33 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "simulator listening on "
+_PR_SET_PDEATHSIG = 1
+_children: list[Child] = []
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGTERM when the starting thread ends."""
+    with contextlib.suppress(OSError):  # not Linux: atexit still stops them on a normal exit
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def children_stop() -> None:
+    """Stop every child this process started and has not stopped yet."""
+    while _children:
+        _children.pop().stop()
+
+
+def stop_children_on_sigterm() -> None:
+    """SIGTERM (a bench killed by `kill` or a CI timeout) exits normally, so that `finally`
+    blocks and atexit stop the children."""
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+
+
+atexit.register(children_stop)
 
 
 def port_free() -> int:
@@ -32,7 +68,12 @@ class Child:
     log_path: Path | None = None
     files: list[Any] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        _children.append(self)
+
     def stop(self) -> None:
+        if self in _children:
+            _children.remove(self)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -112,7 +153,10 @@ def simulator_start(
     if log_path is not None:
         command += ["--log", str(log_path)]
     stderr = stderr_path.open("w") if stderr_path else subprocess.DEVNULL
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
     files = [stderr] if stderr_path else []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
@@ -148,6 +192,7 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 60.0
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
     )
     child = Child(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, files=[log])
     deadline = time.monotonic() + timeout_s

@@ -226,3 +226,24 @@ async def test_a_paraphrase_is_still_served_after_the_database_dropped_its_conne
     assert await sync_to_async(others_terminate)() >= 1
     again = await _ask("What's the height of the Eiffel Tower?")
     assert (again.outcome.cache, again.x_cache, again.text) == ("hit", "semantic", first.text)
+
+
+async def test_eviction_runs_off_the_request_path_and_drops_exact_tier_copies(
+    settings, monkeypatch,  # noqa: ANN001
+) -> None:
+    import redis
+
+    from latency.cache import service
+    from latency.core.background import background_wait
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    monkeypatch.setattr(service, "EVICTION_CHANCE", 1.0)  # every store sweeps
+    await _settings(cache_max_entries=2)
+    for n in range(4):
+        await _ask(f"What is the population of city number {n}?")
+    await background_wait(timeout_s=30)
+    left = [e async for e in CacheEntry.objects.values_list("query_normalized", flat=True)]
+    assert len(left) <= 2
+    assert len(client.keys("subsecond:cache:exact:*")) == len(left), "no copy outlives its row"

@@ -66,3 +66,19 @@ def test_errors_are_openai_errors(client: openai.OpenAI, live_app, simulator) ->
         simulator.configure(error_500=0.0)
     assert failure.value.status_code == 502
     assert client.models.list().data, "the server stays up"
+
+
+def test_a_non_streamed_answer_that_breaks_after_its_first_token_is_an_error(
+    client: openai.OpenAI, simulator,  # noqa: ANN001
+) -> None:
+    simulator.configure(stall_rate=1.0)  # every stream stops after its first tokens
+    try:
+        with pytest.raises(openai.APIStatusError) as failure:
+            client.chat.completions.create(
+                model="gpt-4o-mini", temperature=1.5,  # never cached
+                messages=[{"role": "user", "content": f"stall {uuid.uuid4().hex[:6]}"}],
+            )  # fmt: skip
+    finally:
+        simulator.configure(stall_rate=0.0)
+    assert failure.value.status_code >= 500, "not a 200 with an error inside"
+    assert failure.value.body["code"] == "stall"

@@ -198,3 +198,52 @@ async def test_streaming_off_sends_the_whole_answer_at_the_end() -> None:
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert answer.content and 'data-state="done"' in final
     await communicator.disconnect()
+
+
+async def test_a_fault_below_the_pipeline_ends_the_answer_failed_not_streaming(monkeypatch) -> None:  # noqa: ANN001
+    import psycopg
+
+    from latency.pipeline import run
+
+    async def lookup_fails(**_: object) -> None:
+        raise psycopg.OperationalError("the database went away")
+
+    monkeypatch.setattr(run, "cache_lookup", lookup_fails)
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    await communicator.send_to(text_data=json.dumps({"message": "Is anything broken?"}))
+    frames, final = await _until_final(communicator)
+    assert 'data-state="failed"' in final
+    assert any("went wrong on our side" in frame for frame in frames), "the user is told"
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert answer.state == "failed"
+    await communicator.send_to(text_data=json.dumps({"message": "And now?"}))
+    monkeypatch.undo()
+    _, final = await _until_final(communicator)
+    assert 'data-state="done"' in final, "the socket keeps working after a failure"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "notice"),
+    [
+        ("[" * 30_000 + "]" * 30_000, "could not read"),
+        (json.dumps({"message": "hi", "use_documents": ["on"]}), "use_documents"),
+        (json.dumps({"action": "delete-everything"}), "Unknown action"),
+        (json.dumps({"message": "nul \u0000 byte"}), "cannot be stored"),
+        ('{"message": "lone \\ud800 surrogate"}', "cannot be stored"),
+    ],
+)
+async def test_bad_frames_get_a_notice_and_the_socket_stays_usable(frame: str, notice: str) -> None:
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    await communicator.send_to(text_data=frame)
+    reply = await communicator.receive_from(timeout=10)
+    assert notice in reply
+    await communicator.send_to(text_data=json.dumps({"message": "Still there?"}))
+    _, final = await _until_final(communicator)
+    assert 'data-state="done"' in final
+    assert await Message.objects.filter(conversation=conversation, role="user").acount() == 1
+    await communicator.disconnect()

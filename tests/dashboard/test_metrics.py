@@ -33,7 +33,8 @@ async def test_a_saved_trace_is_counted_in_the_metrics(settings):  # noqa: ANN00
     recorder.stages.update({"embed": 7.0, "semantic_lookup": 2.0})
     recorder.first_token()
     recorder.set(model="metrics-test-model", cache_outcome="miss", status="failed",
-                 error="sim did not answer in time.", fallbacks=2, hedged=True)  # fmt: skip
+                 error="sim did not answer in time.", error_kind="timeout", fallbacks=2,
+                 hedged=True)  # fmt: skip
     await trace_save(recorder=recorder)
     deadline = time.monotonic() + 2
     labels = {"feature": "search", "model": "metrics-test-model"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from latency.dashboard.board import dashboard_build
 
@@ -24,6 +25,7 @@ def _rows(rng: np.random.Generator, count: int, age_low: float, age_high: float)
             "ttft_ms": None if failed else round(float(rng.lognormal(5.5, 0.7)), 3),
             "status": "failed" if failed else "ok",
             "error": "sim-edge-eu did not answer in time." if failed else "",
+            "error_kind": "timeout" if failed else "",
             "fallbacks": int(rng.random() < 0.1), "hedged": bool(rng.random() < 0.1),
             "tokens_before_compression": 800, "tokens_after_compression": 300,
             "age_s": float(rng.uniform(age_low, age_high)),
@@ -42,17 +44,22 @@ def test_percentiles_match_numpy_on_the_same_samples(traces_make):  # noqa: ANN0
     recent = _rows(rng, 600, 1, 3500)  # inside the last hour
     older = _rows(rng, 200, 3700, 80000)  # inside 24 hours only
     traces_make(recent + older)
+    # The rows' ages are counted from the database's now() (the test's transaction began then):
+    # the windows end there too, so a row aged 299.9 s does not slip out while the test runs.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        (now,) = cursor.fetchone()
 
-    hour = dashboard_build(window_key="1h")
+    hour = dashboard_build(window_key="1h", now=now)
     assert hour.overall.requests == len(recent)
     assert list(hour.overall.total_p) == _expected(recent, "total_ms")
     assert list(hour.overall.ttft_p) == _expected(recent, "ttft_ms")
 
-    day = dashboard_build(window_key="24h")
+    day = dashboard_build(window_key="24h", now=now)
     assert day.overall.requests == len(recent) + len(older)
     assert list(day.overall.total_p) == _expected(recent + older, "total_ms")
 
-    five = dashboard_build(window_key="5m")
+    five = dashboard_build(window_key="5m", now=now)
     last = [row for row in recent if row["age_s"] < 300]
     assert five.overall.requests == len(last)
 

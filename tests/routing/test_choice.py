@@ -196,3 +196,12 @@ def test_larger_budgets_allow_larger_models(feature: str, model: str) -> None:
     )  # fmt: skip
     plan = route_choose(inputs=inputs, messages=COMPLEX, feature=feature)
     assert plan.primary.model.name == model
+
+
+def test_a_question_over_documents_is_never_routed_as_simple() -> None:
+    from latency.routing.complexity import complexity_estimate
+
+    question = [{"role": "user", "content": "What is the refund period?"}]
+    assert complexity_estimate(messages=question).label == "simple"
+    grounded = complexity_estimate(messages=question, grounded=True)
+    assert grounded.label != "simple" and "retrieved context" in grounded.reason

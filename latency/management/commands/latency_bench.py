@@ -35,6 +35,9 @@ class Command(BaseCommand):
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
+        from latency.testing.processes import stop_children_on_sigterm
+
+        stop_children_on_sigterm()  # a bench killed mid-run leaves no simulator or daphne behind
         call_command("migrate", interactive=False, verbosity=0)  # as `make run` would
         module_name, function_name = SCENARIOS[scenario].split(":")
         run = getattr(import_module(module_name), function_name)
