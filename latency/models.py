@@ -151,7 +151,9 @@ class StrategySettings(models.Model):
         default=0.7, help_text="Requests with a higher temperature are never cached."
     )
     cache_replay_ms_per_token = models.FloatField(
-        default=4.0, help_text="Pacing of a cached answer's replay; 0 sends it at once."
+        default=4.0,
+        help_text="Pause between the words of a cached answer when a client asks for a paced "
+        "replay (X-Cache-Replay: paced); hits are otherwise sent whole.",
     )
     # On by default: a miss then pays no lookup time; a hit cancels the call it started
     # (with a paid endpoint the prompt of a cancelled call may still be billed).

@@ -52,7 +52,9 @@ async def models_list(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"object": "list", "data": data})
 
 
-def _request_parse(body: bytes, user_id: int, received_at: float) -> ChatRequest | HttpResponse:
+def _request_parse(
+    body: bytes, user_id: int, received_at: float, *, paced: bool = False
+) -> ChatRequest | HttpResponse:
     if len(body) > MAX_BODY_BYTES:
         return _error(413, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
     try:
@@ -80,7 +82,7 @@ def _request_parse(body: bytes, user_id: int, received_at: float) -> ChatRequest
         messages=[{"role": m["role"], "content": m["content"]} for m in messages],
         received_at=received_at, feature=feature, user_id=user_id, model=model,
         temperature=payload.get("temperature"), max_tokens=payload.get("max_tokens"),
-        source="api", stream=bool(payload.get("stream")),
+        source="api", stream=bool(payload.get("stream")), replay_paced=paced,
     )  # fmt: skip
 
 
@@ -92,7 +94,9 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     user = await _authenticated(request)
     if user is None:
         return _error(401, "Missing or invalid API key.", code="invalid_api_key")
-    parsed = _request_parse(request.body, user.pk, received_at)
+    # A cache hit comes whole unless the client asks for it paced like a live stream.
+    paced = request.headers.get("X-Cache-Replay", "").lower() == "paced"
+    parsed = _request_parse(request.body, user.pk, received_at, paced=paced)
     if isinstance(parsed, HttpResponse):
         return parsed
     events = pipeline_run(request=parsed)

@@ -38,6 +38,15 @@ class Migration(migrations.Migration):
             name="request_id",
             field=models.CharField(blank=True, max_length=100),
         ),
+        migrations.AlterField(
+            model_name="strategysettings",
+            name="cache_replay_ms_per_token",
+            field=models.FloatField(
+                default=4.0,
+                help_text="Pause between the words of a cached answer when a client asks for a "
+                "paced replay (X-Cache-Replay: paced); hits are otherwise sent whole.",
+            ),
+        ),
         # Rows written before: their kind from their words, as the dashboard counted them.
         migrations.RunSQL(
             sql="UPDATE latency_requesttrace SET error_kind = CASE WHEN error ~* "

@@ -1,6 +1,9 @@
-"""Cache hits end to end, as a websocket client sees them: from sending the frame to receiving the
-`data-state="done"` fragment, against a real daphne with replay pacing off. Runs as a child of
-`latency_bench cache` in its own database, with the app's cache settings copied in."""
+"""Cache hits end to end at the app's default settings, as clients see them: a websocket client
+(sending the frame to receiving the `data-state="done"` fragment) and an API client with the
+official SDK (request to the whole body, or to `[DONE]` when streamed), against a real daphne.
+Then the speculative lookup's trade-off: a miss's time to first token with speculation on and
+off, and the upstream calls a hit starts and cancels. Runs as a child of `latency_bench cache`
+in its own database, with the app's cache settings copied in."""
 
 from __future__ import annotations
 
@@ -34,14 +37,17 @@ class Answer:
     ms: float
     cache: str  # hit, miss or off
     tier: str  # exact, semantic or "" (not from the cache)
+    ttft_ms: float | None = None  # to the first token fragment, when asked for
 
 
 def e2e_measure(*, hits: int, err: TextIO) -> dict[str, Any]:
     """Seeds once (misses), then paraphrases (semantic hits) and repeats (exact hits), each the
-    first message of a fresh conversation so that its cache scope is the seed's."""
+    first message of a fresh conversation so that its cache scope is the seed's; then the same
+    repeats through the API; then speculation on and off."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from latency.gateway.keys import api_key_create
     from latency.models import CacheEntry
 
     started_at = timezone.now()
@@ -60,13 +66,93 @@ def e2e_measure(*, hits: int, err: TextIO) -> dict[str, Any]:
             answers = asyncio.run(
                 _conversations_run(url=web.url, user=user, session=session, hits=hits, err=err)
             )
+            api = asyncio.run(_api_hits(url=web.url, key=api_key_create(user=user), hits=hits))
+            speculation = asyncio.run(
+                speculation_measure(url=web.url, user=user, session=session, simulator=simulator,
+                                    err=err)  # fmt: skip
+            )
         finally:
             web.stop()
     finally:
         simulator.stop()
         user.delete()
         seed_client().flushdb()
-    return {**_summary(answers), "server_stages_ms": _stages(since=started_at)}
+    return {**_summary(answers), "api": api, "speculation": speculation,
+            "server_stages_ms": _stages(since=started_at)}  # fmt: skip
+
+
+async def _api_hits(*, url: str, key: str, hits: int) -> dict[str, Any]:
+    """Repeats of the seed questions through the API (each cached by the websocket phase, in
+    the same scope: same feature, tier and no earlier turns): whole bodies, streams, and streams
+    that ask for a paced replay (`X-Cache-Replay: paced`)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+    seeds = list(PARAPHRASES)
+    timings: dict[str, list[float]] = {"whole": [], "stream": [], "stream_paced": []}
+    tiers: dict[str, int] = {}
+    try:
+        for index in range(hits):
+            question = seeds[index % len(seeds)]
+            messages = [{"role": "user", "content": question}]
+            for mode, timed in timings.items():
+                headers = {"X-Cache-Replay": "paced"} if mode == "stream_paced" else {}
+                sent = time.perf_counter()
+                if mode == "whole":
+                    raw = await client.chat.completions.with_raw_response.create(
+                        model="auto", messages=messages, extra_headers=headers
+                    )
+                    raw.parse()
+                else:
+                    raw = await client.chat.completions.with_raw_response.create(
+                        model="auto", messages=messages, stream=True, extra_headers=headers
+                    )
+                    async for _ in raw.parse():
+                        pass
+                tier = raw.headers.get("x-cache", "")
+                tiers[tier] = tiers.get(tier, 0) + 1
+                if tier in ("exact", "semantic"):
+                    timed.append((time.perf_counter() - sent) * 1000)
+    finally:
+        await client.close()
+    return {**{f"{mode}_hit_ms": percentiles(ms) for mode, ms in timings.items()},
+            "x_cache": tiers}  # fmt: skip
+
+
+async def speculation_measure(
+    *, url: str, user: Any, session: str, simulator: Any, err: TextIO, rounds: int = 40
+) -> dict[str, Any]:
+    """Unique questions (misses) and repeats (hits), with the speculative lookup on and then
+    off: a miss's time to first token at the client, and upstream calls started per request
+    (from the simulator's log: every call it served or saw cancelled)."""
+    from asgiref.sync import sync_to_async
+
+    from latency.models import StrategySettings
+
+    arms: dict[str, Any] = {}
+    for speculative in (True, False):
+        await sync_to_async(StrategySettings.objects.filter(id=1).update)(
+            speculative_cache=speculative
+        )
+        await asyncio.sleep(1.5)  # the server re-reads its settings every second
+        since = time.time()
+        misses, hit_times = [], []
+        for index in range(rounds):
+            question = f"What is the story behind landmark number {uuid.uuid4().hex[:6]}?"
+            miss = await _ask(url=url, user=user, session=session, question=question,
+                              ttft=True)  # fmt: skip
+            misses.append(miss.ttft_ms)
+            hit = await _ask(url=url, user=user, session=session, question=question)
+            hit_times.append(hit.ms)
+            progress(err, index + 1, rounds, f"speculation {'on' if speculative else 'off'}")
+        upstream = len(simulator.log(after_ts=since))
+        arms["on" if speculative else "off"] = {
+            "miss_ttft_ms": percentiles(misses), "hit_ms": percentiles(hit_times),
+            "requests": 2 * rounds, "misses": rounds, "upstream_calls": upstream,
+            "upstream_calls_cancelled_by_hits": max(0, upstream - rounds),
+        }  # fmt: skip
+    await sync_to_async(StrategySettings.objects.filter(id=1).update)(speculative_cache=True)
+    return arms
 
 
 def _stages(*, since: Any) -> dict[str, dict[str, dict[str, float]]]:
@@ -98,7 +184,7 @@ def _session_make(user: Any) -> str:
     return session.session_key
 
 
-async def _ask(*, url: str, user: Any, session: str, question: str) -> Answer:
+async def _ask(*, url: str, user: Any, session: str, question: str, ttft: bool = False) -> Answer:
     import websockets
 
     from latency.models import Conversation
@@ -109,15 +195,19 @@ async def _ask(*, url: str, user: Any, session: str, question: str) -> Answer:
         ws_url, origin=url, additional_headers={"Cookie": f"sessionid={session}"}
     ) as socket:
         sent = time.perf_counter()
+        first_token_ms = None
         await socket.send(json.dumps({"message": question}))
         while True:
             fragment = await asyncio.wait_for(socket.recv(), timeout=60)
+            if first_token_ms is None and fragment.startswith('<span id="msg-'):
+                first_token_ms = (time.perf_counter() - sent) * 1000
             done = DONE.search(fragment)
             if done:
                 tier = TIER.search(fragment)
                 return Answer(
                     question=question, ms=(time.perf_counter() - sent) * 1000,
                     cache=done.group(1), tier=tier.group(1) if tier else "",
+                    ttft_ms=first_token_ms if ttft else None,
                 )  # fmt: skip
 
 
@@ -191,8 +281,8 @@ def main(argv: list[str]) -> int:
     from latency.models import StrategySettings
 
     call_command("migrate", verbosity=0)
-    values = {**json.loads(args.settings), "cache_replay_ms_per_token": 0}
-    StrategySettings.objects.update_or_create(id=1, defaults=values)
+    # The app's settings as they are: a hit is measured as users get it.
+    StrategySettings.objects.update_or_create(id=1, defaults=json.loads(args.settings))
     result: dict[str, Any] = {}
     if "e2e" in args.parts:
         result["e2e"] = e2e_measure(hits=args.hits, err=sys.stderr)
