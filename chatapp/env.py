@@ -20,6 +20,9 @@ DEBUG = _flag("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 PORT = int(os.environ.get("PORT", "8000"))
+HOST = os.environ.get("HOST", "127.0.0.1")
+# Web processes `make run` starts, sharing one listening socket: one per core unless set.
+WEB_PROCESSES = max(1, int(os.environ.get("WEB_PROCESSES", "0") or 0) or (os.cpu_count() or 1))
 
 # PostgreSQL: a URL when deployed; otherwise the embedded server under DATA_DIR.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -31,7 +33,8 @@ async def _channel_layer_check() -> dict[str, object]:
     channel = await layer.new_channel()
     await layer.send(channel, {"type": "health.ping"})
     await asyncio.wait_for(layer.receive(channel), timeout=2)
-    return {"ok": True, "backend": "redis"}
+    embedded = settings.REDIS_URL.startswith("unix://")
+    return {"ok": True, "backend": "redis (embedded)" if embedded else "redis"}
 
 
 async def _endpoint_check(endpoint: Endpoint) -> dict[str, object]:
@@ -85,6 +88,7 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": layer,
         "embedding_model": _embedding_check(),
         "endpoints": {e.name: state for e, state in zip(endpoints, endpoint_states, strict=True)},
+        "process": {"pid": os.getpid()},  # which of the web processes answered
     }
     body["ok"] = bool(database.get("ok"))
     return JsonResponse(body, status=200 if body["ok"] else 503)

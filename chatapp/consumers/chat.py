@@ -33,6 +33,7 @@ from latency.pipeline import (
     TokenEvent,
     pipeline_run,
 )
+from latency.pipeline.coalesce import events_coalesced
 
 TEMPLATE = "chat/conversation.html"
 FAILED_NOTICE = "Sorry, something went wrong; please try again."
@@ -118,7 +119,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             feature=self.conversation.feature, user_id=self.conversation.user_id,
             cache_bypass=cache_bypass, use_documents=self.conversation.use_documents,
         )  # fmt: skip
-        events = pipeline_run(request=request)
+        # Tokens arriving within a few ms of each other go as one frame (the first at once).
+        events = events_coalesced(events=pipeline_run(request=request))
         # The model call starts now; saving the exchange overlaps its time to first token.
         first_event = asyncio.ensure_future(anext(events))
         parts: list[str] = []

@@ -38,6 +38,7 @@ class TraceRecorder:
     values: dict[str, Any] = field(default_factory=dict)
     ttft_ms: float | None = None
     total_ms: float | None = None
+    saved: bool = False  # one row per request: set once its write is under way
 
     @contextmanager
     def stage(self, name: str):
@@ -97,6 +98,7 @@ def trace_save_soon(*, recorder: TraceRecorder) -> uuid.UUID:
     """Write the trace in a task of its own, off the request path; its uid is known at once."""
     if recorder.total_ms is None:
         recorder.finish()
+    recorder.saved = True
     background_spawn(work=trace_save(recorder=recorder), name="trace-save")
     return recorder.uid
 

@@ -47,10 +47,13 @@ async def pipeline_run(*, request: ChatRequest) -> AsyncIterator[Event]:
     try:
         async for event in _stages(run):
             yield event
-    except asyncio.CancelledError:
+    except (asyncio.CancelledError, GeneratorExit):
+        # Stopped: the edge cancelled us, or closed us between two events (aclose). Either
+        # way the upstream call goes now, not when the garbage collector gets to it.
         await upstream_cancel(run)
-        trace.set(status="stopped")
-        trace_save_soon(recorder=trace)
+        if not trace.saved:  # closed after its end was already traced: nothing to add
+            trace.set(status="stopped")
+            trace_save_soon(recorder=trace)
         raise
     except SubsecondError as error:
         await upstream_cancel(run)

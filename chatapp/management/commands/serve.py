@@ -1,12 +1,16 @@
-"""`make run`: migrate, then start the simulator (when no real endpoint is set) and daphne.
+"""`make run`: migrate, then start the simulator (when no real endpoint is set), one daphne
+process per core sharing one listening socket, the documents worker and the alert checker.
 
-Ctrl-C, SIGINT or SIGTERM stops every process this started; if one dies, the rest stop too.
+Several web processes share state through Redis: REDIS_URL when set, else an embedded one
+(chatapp/embedded_redis.py). Ctrl-C, SIGINT or SIGTERM stops every process this started; if
+one dies, the rest stop too.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,20 +33,26 @@ class Command(BaseCommand):
         shutil.rmtree(env.PROMETHEUS_MULTIPROC_DIR, ignore_errors=True)
         Path(env.PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
         python = sys.executable
+        child_env = env.environ_for_child()
+        shared = None
+        if env.WEB_PROCESSES > 1 and not env.REDIS_URL:
+            from chatapp.embedded_redis import embedded_redis_start
+
+            shared = embedded_redis_start(data_dir=env.DATA_DIR)
+            child_env["REDIS_URL"] = shared.url
         commands = {}
         if not env.OPENAI_API_KEY:
             port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
-        commands["web"] = [
-            python,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(env.PORT),
-            "chatapp.asgi:application",
-        ]
+        # One listening socket, inherited by every web process: the kernel hands each new
+        # connection to one of them, so every core serves.
+        listener = socket.create_server((env.HOST, env.PORT), backlog=1024)
+        listener.set_inheritable(True)
+        for n in range(env.WEB_PROCESSES):
+            commands[f"web{n + 1}"] = [
+                python, "-m", "daphne", "--fd", str(listener.fileno()),
+                "--http-timeout", "120", "--proxy-headers", "chatapp.asgi:application",
+            ]  # fmt: skip
         # The background worker: document ingestion (django-tasks' database backend).
         commands["worker"] = [python, str(env.BASE_DIR / "manage.py"), "documents_worker"]
         # Alerts fire even when no dashboard is open.
@@ -54,12 +64,18 @@ class Command(BaseCommand):
             "15",
         ]
         processes = {
-            name: subprocess.Popen(command, env=env.environ_for_child())
+            name: subprocess.Popen(
+                command, env=child_env,
+                pass_fds=(listener.fileno(),) if name.startswith("web") else (),
+            )  # fmt: skip
             for name, command in commands.items()
         }
+        listener.close()  # the web processes hold it now
+        sharing = "embedded Redis" if shared else ("Redis" if env.REDIS_URL else "one process")
         self.stdout.write(
-            f"\nSubsecond is starting at http://127.0.0.1:{env.PORT}/ "
-            f"({', '.join(processes)}).\n{login_hint}\nPress Ctrl-C to stop everything.\n"
+            f"\nSubsecond is starting at http://{env.HOST}:{env.PORT}/ "
+            f"({', '.join(processes)}; shared state: {sharing}).\n{login_hint}\n"
+            "Press Ctrl-C to stop everything.\n"
         )
         stopping = False
 
@@ -77,6 +93,8 @@ class Command(BaseCommand):
                     stopping, exit_code = True, 1
             time.sleep(0.2)
         self._processes_stop(processes)
+        if shared is not None:
+            shared.stop()
         if not env.DATABASE_URL:
             from chatapp.embedded_db import embedded_database_stop
 
