@@ -49,11 +49,13 @@ def token_logprob(*, token: str, position: int, salt: str, top: int) -> dict[str
     logprob = -4.0 * _unit(material=f"{salt}:{position}:{token}") ** 2
     entry = _entry(token=token, logprob=logprob)
     alternatives = [_entry(token=token, logprob=logprob)]
-    for rank, other in enumerate(alt for alt in _ALTERNATIVES if alt != token):
-        if len(alternatives) >= top:
-            break
-        gap = 0.5 + 2.0 * _unit(material=f"{salt}:{position}:{other}")
-        alternatives.append(_entry(token=other, logprob=logprob - gap - rank))
+    others = (alt for alt in _ALTERNATIVES if alt != token)
+    current = logprob
+    while len(alternatives) < top:
+        other = next(others)
+        # Each alternative strictly less likely than the one before: OpenAI lists them ranked.
+        current -= 0.5 + 2.0 * _unit(material=f"{salt}:{position}:{other}")
+        alternatives.append(_entry(token=other, logprob=current))
     entry["top_logprobs"] = alternatives[:top]
     return entry
 
