@@ -1,9 +1,9 @@
 """Classification prompts: "classify ... as X, Y or Z" gets exactly one of the offered labels.
 
-One general pattern, not a list of known prompts: a classifying verb (classify, label,
-categorise, tag, sentiment, "one of") and a list of options after "as" or "one of", or a bare
-"X, Y or Z". The label is chosen from the text being classified, deterministically: a label
-named in that text wins, then a small sentiment lexicon for positive/negative, then a hash.
+One general pattern, not a list of known prompts: "one of: X, Y, Z", or a classifying word
+(classify, label, categorise, tag, sentiment) with a list "X, Y or Z" (after "as", or bare).
+The label is chosen from the text being classified, deterministically: a label named in it
+wins, then a small sentiment lexicon for positive/negative, then a hash.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import hashlib
 import re
 
 _ASKS = re.compile(
-    r"\b(classif\w*|label\w*|categori[sz]\w*|tag\b|sentiment|one of\b|positive\s*,\s*negative)",
+    r"\b(classif\w*|label\w*|categori[sz]\w*|tag\b|sentiment|positive\s*,\s*negative)",
     re.IGNORECASE,
 )
 _WORD = r"[\"'“”‘’`*]?[\w-]+[\"'“”‘’`*]?"
-_LIST = rf"{_WORD}(?:\s*,\s*{_WORD})*\s*,?\s+(?:or|and)\s+{_WORD}"
-_AFTER_AS = re.compile(rf"\bas\s+(?:either\s+|one of\s+)?({_LIST})", re.IGNORECASE)
-_ONE_OF = re.compile(r"\bone of\s*:?\s*([^\n.?!;]+)", re.IGNORECASE)
-_BARE = re.compile(rf"({_LIST})", re.IGNORECASE)
-_SPLIT = re.compile(r"\s*,\s*(?:or\s+|and\s+)?|\s+or\s+|\s+and\s+", re.IGNORECASE)
+_OR_LIST = rf"{_WORD}(?:\s*,\s*{_WORD})*\s*,?\s+or\s+{_WORD}"
+_AFTER_AS = re.compile(rf"\bas\s+(?:either\s+)?({_OR_LIST})", re.IGNORECASE)
+# "one of:" with its colon: without one, "one of the ways to ..." would read as a list.
+_ONE_OF = re.compile(r"\bone of\s*:\s*([^\n.?!;]+)", re.IGNORECASE)
+_BARE = re.compile(rf"({_OR_LIST})", re.IGNORECASE)
+_SPLIT = re.compile(r"\s*,\s*(?:or\s+)?|\s+or\s+", re.IGNORECASE)
 _QUOTES = "\"'“”‘’`*"
 _POSITIVE = frozenset(
     "good great excellent love loved amazing happy wonderful fantastic best perfect fast "
@@ -40,9 +41,9 @@ def _labels_split(text: str) -> list[str]:
 
 def labels_offered(*, prompt: str) -> list[str] | None:
     """The labels a classification prompt offers (two or more), else None."""
-    if not _ASKS.search(prompt):
-        return None
-    for pattern in (_AFTER_AS, _ONE_OF, _BARE):
+    asks = _ASKS.search(prompt) is not None
+    patterns = (_AFTER_AS, _ONE_OF, _BARE) if asks else (_ONE_OF,)
+    for pattern in patterns:
         match = pattern.search(prompt)
         if match:
             labels = _labels_split(match.group(1))
