@@ -144,7 +144,8 @@ async def chat_completions(request: Request) -> Response:
         prefill=config.prefill,
     )
     endpoint = record.region or ""
-    reaches_model = fault not in ("429", "500", "timeout")
+    # An injected error never reaches the model: it takes nothing from the limits or the queue.
+    injected_error = fault in ("429", "500", "timeout")
     verdict = state.limits.check(
         endpoint=endpoint,
         rpm=config.rpm,
@@ -152,14 +153,14 @@ async def chat_completions(request: Request) -> Response:
         tokens=prompt_tokens + completion_tokens,
         now=arrived_at,
         time_scale=config.time_scale,
-        peek=not reaches_model,
+        peek=injected_error,
     )
     scale = config.time_scale
     record.model, record.stream, record.fault = chat.model, chat.stream, fault
     record.prompt_tokens = prompt_tokens
     record.rtt_ms = round(plan.rtt_ms * scale, 3)
-    reaches_model = reaches_model and verdict.allowed
-    if reaches_model:
+    served = not injected_error and verdict.allowed
+    if served:
         record.completion_tokens = completion_tokens
         record.prefill_ms = round(plan.prefill_ms * scale, 3)
         hold_ms = STALL_HOLD_S * 1000 if fault == "stall" else 0.0
@@ -186,7 +187,7 @@ async def chat_completions(request: Request) -> Response:
         headers=verdict.headers,
         refusal=None if verdict.allowed else verdict,
         slots=state.slots.queue_for(endpoint=endpoint, capacity=config.capacity)
-        if reaches_model
+        if served
         else None,
     )
     return GeneratedResponse(events=reply_events(reply=reply, record=record, log=state.log))

@@ -24,10 +24,6 @@ class SlotQueue:
         self.busy = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
 
-    @property
-    def waiting(self) -> int:
-        return sum(not waiter.done() for waiter in self._waiters)
-
     def resize(self, *, capacity: int) -> None:
         """Apply a new capacity: a larger one (or none) admits waiters at once."""
         self.capacity = capacity

@@ -80,9 +80,10 @@ def _tools_pick(*, chat: ChatRequest, question: str) -> list[dict[str, Any]]:
 def _tool_calls(*, chat: ChatRequest, choice: int) -> tuple[ToolCall, ...]:
     question = _question(chat.messages)
     words = text_topic_words(text=question)
+    seed = request_seed(model=chat.model, messages=chat.messages, seed=chat.seed, choice=choice)
     calls = []
     for position, function in enumerate(_tools_pick(chat=chat, question=question)):
-        seed = request_seed(model=chat.model, messages=chat.messages, seed=chat.seed, choice=choice)
+        # The id too comes from the request, so that the same request gets the same calls.
         material = f"{seed}:{function['name']}:{position}"
         rng = random.Random(material)
         arguments = schema_value(schema=function.get("parameters") or {}, words=words, rng=rng)
