@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from latency.simulator.chat_request import ChatRequest
-from latency.simulator.schema_values import schema_value
+from latency.simulator.schema_values import schema_value_generate
 from latency.simulator.text import answer_generate, request_seed
 from latency.simulator.words import message_text, text_stems, text_tokenize, text_topic_words
 
@@ -86,7 +86,9 @@ def _tool_calls(*, chat: ChatRequest, choice: int) -> tuple[ToolCall, ...]:
         # The id too comes from the request, so that the same request gets the same calls.
         material = f"{seed}:{function['name']}:{position}"
         rng = random.Random(material)
-        arguments = schema_value(schema=function.get("parameters") or {}, words=words, rng=rng)
+        arguments = schema_value_generate(
+            schema=function.get("parameters") or {}, words=words, rng=rng
+        )
         call_id = "call_" + hashlib.sha256(material.encode()).hexdigest()[:24]
         calls.append(ToolCall(id=call_id, name=function["name"], arguments=json.dumps(arguments)))
     return tuple(calls)
@@ -122,7 +124,7 @@ def _json_text(*, chat: ChatRequest, choice: int, text: str) -> str:
     )
     if chat.response_format is not None and chat.response_format["type"] == "json_schema":
         words = text_topic_words(text=_question(chat.messages))
-        value = schema_value(schema=chat.response_format["schema"], words=words, rng=rng)
+        value = schema_value_generate(schema=chat.response_format["schema"], words=words, rng=rng)
     else:
         value = {
             "answer": text,

@@ -62,7 +62,7 @@ def _number(*, schema: dict[str, Any], rng: random.Random, whole: bool) -> int |
     return round(rng.uniform(low, max(low, high)), 2)
 
 
-def schema_value(
+def schema_value_generate(
     *, schema: Any, words: list[str], rng: random.Random, name: str = "", depth: int = 0
 ) -> Any:
     """A value valid for `schema`; `words` supply the strings, `rng` every other choice."""
@@ -74,7 +74,7 @@ def schema_value(
         return rng.choice(schema["enum"])
     for key in ("anyOf", "oneOf", "allOf"):
         if isinstance(schema.get(key), list) and schema[key]:
-            return schema_value(
+            return schema_value_generate(
                 schema=schema[key][0], words=words, rng=rng, name=name, depth=depth + 1
             )
     kind = _type_of(schema)
@@ -85,7 +85,7 @@ def schema_value(
         for key, sub in properties.items():
             # Optional properties come half the time, so both shapes of an answer occur.
             if depth < MAX_DEPTH and (key in required or rng.random() < 0.5):
-                value[key] = schema_value(
+                value[key] = schema_value_generate(
                     schema=sub, words=words, rng=rng, name=key, depth=depth + 1
                 )
         return value
@@ -94,7 +94,9 @@ def schema_value(
         high = schema.get("maxItems", max(low, 3))
         count = 0 if depth >= MAX_DEPTH else rng.randint(low, max(low, min(high, low + 2)))
         return [
-            schema_value(schema=schema.get("items", {}), words=words, rng=rng, depth=depth + 1)
+            schema_value_generate(
+                schema=schema.get("items", {}), words=words, rng=rng, depth=depth + 1
+            )
             for _ in range(count)
         ]
     if kind == "integer":

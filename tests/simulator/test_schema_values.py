@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from latency.simulator.schema_values import schema_value
+from latency.simulator.schema_values import schema_value_generate
 from tests.simulator.schema_check import schema_problems
 
 ORDER = {
@@ -43,14 +43,18 @@ ORDER = {
 
 def test_generated_values_validate_for_many_draws() -> None:
     for seed in range(200):
-        value = schema_value(schema=ORDER, words=["order", "Berlin"], rng=random.Random(seed))
+        value = schema_value_generate(
+            schema=ORDER, words=["order", "Berlin"], rng=random.Random(seed)
+        )
         assert schema_problems(value, ORDER) == [], value
 
 
 def test_generation_is_deterministic_and_uses_the_question_words() -> None:
     schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    first = schema_value(schema=schema, words=["weather", "Paris"], rng=random.Random(3))
-    assert first == schema_value(schema=schema, words=["weather", "Paris"], rng=random.Random(3))
+    first = schema_value_generate(schema=schema, words=["weather", "Paris"], rng=random.Random(3))
+    assert first == schema_value_generate(
+        schema=schema, words=["weather", "Paris"], rng=random.Random(3)
+    )
     assert first == {"city": "Paris"}
 
 
@@ -65,6 +69,6 @@ def test_enums_consts_and_branches_are_respected() -> None:
         "required": ["unit", "version", "either"],
     }
     for seed in range(50):
-        value = schema_value(schema=schema, words=[], rng=random.Random(seed))
+        value = schema_value_generate(schema=schema, words=[], rng=random.Random(seed))
         assert value["unit"] in ("celsius", "fahrenheit") and value["version"] == 2
         assert isinstance(value["either"], int)
