@@ -144,17 +144,32 @@ def _cut(*, chat: ChatRequest, text: str) -> tuple[tuple[str, ...], str]:
     return tokens, "stop"
 
 
+def _calls_cut(
+    *, calls: tuple[ToolCall, ...], max_tokens: int | None
+) -> tuple[tuple[ToolCall, ...], str]:
+    """Tool calls within max_tokens: as OpenAI does, the arguments stop mid-JSON (`length`)."""
+    if max_tokens is None or sum(len(call.fragments) for call in calls) <= max_tokens:
+        return calls, "tool_calls"
+    kept, budget = [], max_tokens
+    for call in calls:
+        if budget <= 0:
+            break
+        arguments = "".join(call.fragments[:budget])
+        kept.append(ToolCall(id=call.id, name=call.name, arguments=arguments))
+        budget -= len(call.fragments)
+    return tuple(kept), "length"
+
+
 def choice_plan(*, chat: ChatRequest, choice: int) -> ChoicePlan:
     """One choice of the completion for `chat`."""
     results = _tool_results(chat.messages)
     # Tools are called for a user's turn; once their results are in, the model answers.
     calls_due = chat.tools and chat.tool_choice != "none" and results is None
     if calls_due and chat.messages[-1].get("role") == "user":
-        return ChoicePlan(
-            index=choice,
-            tool_calls=_tool_calls(chat=chat, choice=choice),
-            finish_reason="tool_calls",
+        calls, finish_reason = _calls_cut(
+            calls=_tool_calls(chat=chat, choice=choice), max_tokens=chat.max_tokens
         )
+        return ChoicePlan(index=choice, tool_calls=calls, finish_reason=finish_reason)
     if results is not None:
         text = _tool_answer(results=results, question=_question(chat.messages))
     else:

@@ -186,3 +186,15 @@ async def test_a_tool_choice_naming_an_unknown_function_is_a_400(client: AsyncOp
             tool_choice={"type": "function", "function": {"name": "launch"}},
         )
     assert caught.value.body["param"] == "tool_choice"
+
+
+async def test_max_tokens_cuts_tool_arguments_with_length(client: AsyncOpenAI) -> None:
+    whole = await client.chat.completions.create(model="gpt-4o", messages=ASK, tools=TOOLS)
+    cut = await client.chat.completions.create(
+        model="gpt-4o", messages=ASK, tools=TOOLS, max_tokens=2
+    )
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 2
+    (full_call,) = whole.choices[0].message.tool_calls
+    (cut_call,) = cut.choices[0].message.tool_calls
+    assert full_call.function.arguments.startswith(cut_call.function.arguments)
+    assert cut_call.function.arguments != full_call.function.arguments
