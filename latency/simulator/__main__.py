@@ -1,7 +1,9 @@
 """Command line: `python -m latency.simulator --host 127.0.0.1 --port 8001 [options]`.
 
 Prints `simulator listening on http://HOST:PORT` once it accepts connections (`--port 0`
-picks a free port and prints it).
+picks a free port and prints it). Without flags, prefill, per-endpoint capacity and rate
+limits are on with the defaults of `profiles.py`; `--bare` turns all three off, and each
+flag sets one of them whatever `--bare` says.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from latency.simulator.app import app_build
-from latency.simulator.faults import SimConfig, config_validate
+from latency.simulator.faults import BARE, SimConfig, config_validate
 
 
 def parser_build() -> argparse.ArgumentParser:
@@ -33,7 +35,28 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument("--error-500", type=float, default=0.0, help="rate of 500 answers")
     parser.add_argument("--timeout-rate", type=float, default=0.0, help="rate of silent holds")
     parser.add_argument("--stall-rate", type=float, default=0.0, help="rate of mid-stream stalls")
+    parser.add_argument("--bare", action="store_true", help="prefill, capacity and rate limits off")
+    parser.add_argument(
+        "--prefill",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="TTFT grows with prompt tokens (default: on)",
+    )
+    parser.add_argument(
+        "--capacity", type=int, default=None, help="concurrent requests per endpoint, 0: off"
+    )
+    parser.add_argument("--rpm", type=int, default=None, help="requests/minute/endpoint, 0: off")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens/minute/endpoint, 0: off")
     return parser
+
+
+def realism_options(*, args: argparse.Namespace) -> dict[str, bool | int]:
+    """The realism switches: the flags given, else the bare values, else the defaults."""
+    defaults = BARE if args.bare else {name: getattr(SimConfig, name) for name in BARE}
+    return {
+        name: defaults[name] if getattr(args, name) is None else getattr(args, name)
+        for name in BARE
+    }
 
 
 def socket_bind(*, host: str, port: int) -> socket.socket:
@@ -80,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_rate=args.timeout_rate,
         stall_rate=args.stall_rate,
         time_scale=args.time_scale,
+        **realism_options(args=args),
     )
     try:
         config_validate(config=config)

@@ -1,13 +1,16 @@
 """The simulator's HTTP app: OpenAI's routes, also under a `/{region}` prefix, and `/sim/*`.
 
-`/sim/config` reads and changes the fault rates and time scale at run time; `/sim/log` serves
-the records of what was produced (see `requestlog.py`).
+`/sim/config` reads and changes the fault rates, time scale and realism switches (prefill,
+capacity, rpm, tpm) at run time; `/sim/log` serves the records of what was produced (see
+`requestlog.py`). An endpoint is a region prefix ("" without one): each has its own slots and
+rate limits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from latency.simulator.chat_request import ApiError, chat_request_parse
+from latency.simulator.capacity import EndpointSlots
+from latency.simulator.chat_request import ApiError, ChatRequest, chat_request_parse
+from latency.simulator.choices import choices_plan
 from latency.simulator.faults import (
     FAULT_HEADER,
     STALL_HOLD_S,
@@ -29,12 +34,12 @@ from latency.simulator.faults import (
     fault_choose,
 )
 from latency.simulator.profiles import PROFILES, latency_plan_draw, region_rtt_range
+from latency.simulator.ratelimit import EndpointLimits
 from latency.simulator.replies import Reply, reply_events
 from latency.simulator.requestlog import RequestLog, RequestRecord
 from latency.simulator.streaming import GeneratedResponse
-from latency.simulator.text import answer_generate
 from latency.simulator.wire import completion_id_new, error_build, model_build
-from latency.simulator.words import prompt_tokens_count, text_tokenize
+from latency.simulator.words import prompt_tokens_count
 
 _MODELS_CREATED = 1_735_689_600  # 2025-01-01, a fixed "created" for the model list
 
@@ -46,6 +51,8 @@ class SimState:
     config: SimConfig
     rng: random.Random
     log: RequestLog
+    slots: EndpointSlots
+    limits: EndpointLimits
 
 
 def _state(request: Request) -> SimState:
@@ -125,23 +132,39 @@ async def chat_completions(request: Request) -> Response:
         state.log.record_finish(record=record, status=error.status, outcome="error")
         return _error_response(error)
 
-    tokens = text_tokenize(text=answer_generate(model=chat.model, messages=chat.messages))
-    finish_reason = "stop"
-    if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
-        tokens, finish_reason = tokens[: chat.max_tokens], "length"
+    choices = choices_plan(chat=chat)
+    prompt_tokens = _prompt_tokens(chat)
+    completion_tokens = sum(choice.completion_tokens for choice in choices)
     plan = latency_plan_draw(
         profile=PROFILES[chat.model],
         rtt_range=rtt_range,
-        completion_tokens=len(tokens),
+        completion_tokens=max((choice.steps for choice in choices), default=0),
         rng=state.rng,
+        prompt_tokens=prompt_tokens,
+        prefill=config.prefill,
+    )
+    endpoint = record.region or ""
+    # An injected error never reaches the model: it takes nothing from the limits or the queue.
+    injected_error = fault in ("429", "500", "timeout")
+    verdict = state.limits.check(
+        endpoint=endpoint,
+        rpm=config.rpm,
+        tpm=config.tpm,
+        tokens=prompt_tokens + completion_tokens,
+        now=arrived_at,
+        time_scale=config.time_scale,
+        peek=injected_error,
     )
     scale = config.time_scale
     record.model, record.stream, record.fault = chat.model, chat.stream, fault
-    record.prompt_tokens = prompt_tokens_count(messages=chat.messages)
+    record.prompt_tokens = prompt_tokens
     record.rtt_ms = round(plan.rtt_ms * scale, 3)
-    if fault not in ("429", "500", "timeout"):
-        record.completion_tokens = len(tokens)
+    served = not injected_error and verdict.allowed
+    if served:
+        record.completion_tokens = completion_tokens
+        record.prefill_ms = round(plan.prefill_ms * scale, 3)
         hold_ms = STALL_HOLD_S * 1000 if fault == "stall" else 0.0
+        # The queue wait is added once the request has its slot (replies.py).
         record.planned_ttft_ms = round(plan.planned_ttft_ms * scale, 3)
         record.planned_total_ms = round(
             (plan.planned_ttft_ms + sum(plan.itl_ms) + hold_ms) * scale, 3
@@ -152,17 +175,37 @@ async def chat_completions(request: Request) -> Response:
         completion_id=record.id,
         model=chat.model,
         created=int(record.started_ts),
-        tokens=tuple(tokens),
-        finish_reason=finish_reason,
-        prompt_tokens=record.prompt_tokens,
+        choices=choices,
+        prompt_tokens=prompt_tokens,
         stream=chat.stream,
         include_usage=chat.include_usage,
         plan=plan,
         fault=fault,
         time_scale=scale,
         arrived_at=arrived_at,
+        top_logprobs=chat.top_logprobs,
+        headers=verdict.headers,
+        refusal=None if verdict.allowed else verdict,
+        slots=state.slots.queue_for(endpoint=endpoint, capacity=config.capacity)
+        if served
+        else None,
     )
     return GeneratedResponse(events=reply_events(reply=reply, record=record, log=state.log))
+
+
+def _prompt_tokens(chat: ChatRequest) -> int:
+    """The messages' tokens, plus the tool definitions and schema a real model also reads."""
+    extra = [{"role": "tools", "content": json.dumps(tool)} for tool in chat.tools]
+    if chat.response_format and chat.response_format.get("schema"):
+        extra.append({"role": "schema", "content": json.dumps(chat.response_format["schema"])})
+    calls = [
+        {"role": "assistant", "content": json.dumps(m["tool_calls"])}
+        for m in chat.messages
+        if m.get("tool_calls")
+    ]
+    count = prompt_tokens_count(messages=chat.messages)
+    # Without tools or calls this is exactly the count of the messages, as before.
+    return count + (prompt_tokens_count(messages=extra + calls) - 3 if extra or calls else 0)
 
 
 async def sim_config(request: Request) -> Response:
@@ -170,6 +213,7 @@ async def sim_config(request: Request) -> Response:
     if request.method == "POST":
         try:
             state.config = config_update(config=state.config, changes=await request.json())
+            state.slots.resize_all(capacity=state.config.capacity)
         except ValueError as error:
             return _error_response(ApiError(status=400, message=str(error), code="invalid_value"))
     return JSONResponse(state.config.as_dict())
@@ -200,7 +244,13 @@ def app_build(
     *, config: SimConfig, seed: int | None = None, log_path: Path | None = None
 ) -> Starlette:
     """The simulator app; `seed` makes the latency draws repeatable (the text always is)."""
-    state = SimState(config=config, rng=random.Random(seed), log=RequestLog(path=log_path))
+    state = SimState(
+        config=config,
+        rng=random.Random(seed),
+        log=RequestLog(path=log_path),
+        slots=EndpointSlots(),
+        limits=EndpointLimits(),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

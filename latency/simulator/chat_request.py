@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from latency.simulator import chat_options as options
+from latency.simulator.errors import ApiError, error_invalid, error_missing
 from latency.simulator.profiles import PROFILES
 
-
-class ApiError(Exception):
-    """An error the client should see as OpenAI's error JSON with this status."""
-
-    def __init__(
-        self,
-        *,
-        status: int,
-        message: str,
-        code: str | None,
-        error_type: str = "invalid_request_error",
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.error_type = error_type
-        self.param = param
+__all__ = ["ApiError", "ChatRequest", "chat_request_parse"]
 
 
 @dataclass(frozen=True)
@@ -37,19 +21,22 @@ class ChatRequest:
     include_usage: bool
     max_tokens: int | None
     temperature: float | None
+    n: int = 1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: str | None = None  # none, auto, required, or a function's name
+    parallel_tool_calls: bool = True
+    response_format: dict[str, Any] | None = None  # json_object, or json_schema with schema
+    top_logprobs: int | None = None  # None: no logprobs
 
 
 def _missing(param: str) -> ApiError:
-    return ApiError(
-        status=400,
-        message=f"Missing required parameter: '{param}'.",
-        code="missing_required_parameter",
-        param=param,
-    )
+    return error_missing(param=param)
 
 
 def _invalid(param: str, message: str) -> ApiError:
-    return ApiError(status=400, message=message, code="invalid_value", param=param)
+    return error_invalid(param=param, message=message)
 
 
 def chat_request_parse(*, body: bytes) -> ChatRequest:
@@ -90,8 +77,14 @@ def chat_request_parse(*, body: bytes) -> ChatRequest:
         or not 0 <= temperature <= 2
     ):
         raise _invalid("temperature", "'temperature' must be a number between 0 and 2.")
-    if data.get("n", 1) != 1:
-        raise _invalid("n", "Only n=1 is supported.")
+    parallel_tool_calls = data.get("parallel_tool_calls", True)
+    if not isinstance(parallel_tool_calls, bool):
+        raise _invalid("parallel_tool_calls", "'parallel_tool_calls' must be a boolean.")
+    user = data.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _invalid("user", "'user' must be a string.")
+    options.messages_validate(messages=messages)
+    tools = options.tools_validate(tools=data.get("tools"))
     stream_options = data.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise _invalid("stream_options", "'stream_options' must be an object.")
@@ -108,4 +101,16 @@ def chat_request_parse(*, body: bytes) -> ChatRequest:
         include_usage=bool(data.get("stream") and stream_options.get("include_usage")),
         max_tokens=max_tokens,
         temperature=temperature,
+        n=options.n_validate(n=data.get("n")),
+        stop=options.stop_validate(stop=data.get("stop")),
+        seed=options.seed_validate(seed=data.get("seed")),
+        tools=tools,
+        tool_choice=options.tool_choice_validate(tool_choice=data.get("tool_choice"), tools=tools),
+        parallel_tool_calls=parallel_tool_calls,
+        response_format=options.response_format_validate(
+            response_format=data.get("response_format"), messages=messages
+        ),
+        top_logprobs=options.logprobs_validate(
+            logprobs=data.get("logprobs"), top_logprobs=data.get("top_logprobs")
+        ),
     )

@@ -1,7 +1,8 @@
-"""Run-time configuration of the simulator and the faults it injects.
+"""Run-time configuration of the simulator: the faults it injects and its realism switches.
 
 Faults come from rates (command line or `POST /sim/config`) or are forced for one request
-with the `X-Sim-Fault` header.
+with the `X-Sim-Fault` header. Prefill, per-endpoint capacity and rate limits each switch
+on and off on their own; `0` turns a capacity or a limit off.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from latency.simulator.profiles import ENDPOINT_CAPACITY, ENDPOINT_RPM, ENDPOINT_TPM
 
 FAULTS = ("429", "500", "timeout", "stall")
 FAULT_HEADER = "x-sim-fault"
@@ -29,9 +32,18 @@ class SimConfig:
     timeout_rate: float = 0.0
     stall_rate: float = 0.0
     time_scale: float = 1.0
+    prefill: bool = True
+    capacity: int = ENDPOINT_CAPACITY  # concurrent requests per endpoint; 0: no queue
+    rpm: int = ENDPOINT_RPM  # requests per minute per endpoint; 0: no limit
+    tpm: int = ENDPOINT_TPM  # tokens per minute per endpoint; 0: no limit
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The "bare" profile: only the per-model latency profiles, as before realism existed.
+BARE: dict[str, Any] = {"prefill": False, "capacity": 0, "rpm": 0, "tpm": 0}
+_INTEGERS = ("capacity", "rpm", "tpm")
 
 
 def config_validate(*, config: SimConfig) -> SimConfig:
@@ -43,6 +55,8 @@ def config_validate(*, config: SimConfig) -> SimConfig:
         raise ValueError("fault rates must add up to at most 1")
     if config.time_scale < 0:
         raise ValueError("time_scale must be >= 0")
+    if any(getattr(config, name) < 0 for name in _INTEGERS):
+        raise ValueError("capacity, rpm and tpm must be >= 0 (0 turns them off)")
     return config
 
 
@@ -54,11 +68,23 @@ def config_update(*, config: SimConfig, changes: Any) -> SimConfig:
     unknown = sorted(set(changes) - known)
     if unknown:
         raise ValueError(f"unknown config fields: {', '.join(unknown)}")
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}
     for name, value in changes.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number")
-        values[name] = float(value)
+        if name == "prefill":
+            if not isinstance(value, bool):
+                raise ValueError("prefill must be true or false")
+            values[name] = value
+        elif name in _INTEGERS:
+            # null is accepted as "off", the way a client would naturally say "no limit".
+            if value is None:
+                value = 0
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be a whole number (0 or null: off)")
+            values[name] = value
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number")
+            values[name] = float(value)
     return config_validate(config=replace(config, **values))
 
 

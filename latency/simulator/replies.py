@@ -1,19 +1,25 @@
-"""The timed event sequences of one chat reply: streamed, whole, or a fault.
+"""The timed event sequences of one chat reply: streamed, whole, or a refusal or fault.
 
 Delays run against absolute deadlines, so that event-loop lag under many concurrent streams
-does not pile up token after token. Every delay is multiplied by the time scale.
+does not pile up token after token. Every delay is multiplied by the time scale. A reply that
+reaches the model first waits for a slot of its endpoint; that wait moves its whole schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from latency.simulator.capacity import SlotQueue
+from latency.simulator.choices import ChoicePlan
 from latency.simulator.faults import RETRY_AFTER_S, STALL_AFTER_TOKENS, STALL_HOLD_S, TIMEOUT_HOLD_S
+from latency.simulator.logprobs import logprobs_build
 from latency.simulator.profiles import LatencyPlan
+from latency.simulator.ratelimit import RateVerdict, duration_format
 from latency.simulator.requestlog import RequestLog, RequestRecord
 from latency.simulator.streaming import ResponseEvents, ResponseStart
 from latency.simulator.wire import (
@@ -21,15 +27,19 @@ from latency.simulator.wire import (
     SSE_DONE,
     SSE_HEADERS,
     chunk_build,
+    chunk_choice_build,
     completion_build,
     error_build,
     json_encode,
+    message_choice_build,
     request_id_new,
     sse_encode,
+    tool_call_build,
     usage_build,
 )
 
 CLIENT_CLOSED = 499  # nginx's status for a client that left before the response started
+Delta = tuple[dict[str, Any], dict[str, Any] | None]  # a delta and its logprobs
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,7 @@ class Reply:
     completion_id: str
     model: str
     created: int
-    tokens: tuple[str, ...]
-    finish_reason: str
+    choices: tuple[ChoicePlan, ...]
     prompt_tokens: int
     stream: bool
     include_usage: bool
@@ -46,6 +55,18 @@ class Reply:
     fault: str | None
     time_scale: float
     arrived_at: float  # the event loop's clock when the request arrived: delays count from here
+    top_logprobs: int | None = None  # None: no logprobs
+    headers: dict[str, str] = field(default_factory=dict)  # the rate-limit headers
+    refusal: RateVerdict | None = None  # the rate limits refused it: a 429 after the RTT
+    slots: SlotQueue | None = None  # the endpoint's queue, None when it answers with an error
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(choice.completion_tokens for choice in self.choices)
+
+    @property
+    def steps(self) -> int:
+        return max((choice.steps for choice in self.choices), default=0)
 
 
 class Pacer:
@@ -67,100 +88,190 @@ class Pacer:
 async def reply_events(*, reply: Reply, record: RequestRecord, log: RequestLog) -> ResponseEvents:
     """The events of a reply; a disconnect at any point closes its log record."""
     status = CLIENT_CLOSED
-    if reply.fault in ("429", "500", "timeout"):
-        events = _fault_events(reply=reply, record=record, log=log)
-    elif reply.stream:
-        events = _stream_events(reply=reply, record=record, log=log)
-    else:
-        events = _complete_events(reply=reply, record=record, log=log)
     try:
-        async with contextlib.aclosing(events):
-            async for event in events:
-                if isinstance(event, ResponseStart):
-                    status = event.status
-                yield event
+        if reply.refusal is not None or reply.fault in ("429", "500", "timeout"):
+            events = _error_events(reply=reply, record=record, log=log, origin=reply.arrived_at)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    status = event.status if isinstance(event, ResponseStart) else status
+                    yield event
+            return
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        slot = reply.slots.slot() if reply.slots is not None else contextlib.nullcontext()
+        async with slot:
+            waited_s = loop.time() - queued_at
+            _queue_record(record=record, queue_ms=waited_s * 1000)
+            origin = reply.arrived_at + waited_s
+            make = _stream_events if reply.stream else _complete_events
+            events = make(reply=reply, record=record, log=log, origin=origin)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    status = event.status if isinstance(event, ResponseStart) else status
+                    yield event
     finally:
         log.record_finish(record=record, status=status, outcome="client_disconnected")
 
 
+def _queue_record(*, record: RequestRecord, queue_ms: float) -> None:
+    """The queue wait is part of what the upstream cost before the first token."""
+    record.queue_ms = round(queue_ms, 3)
+    if record.planned_ttft_ms is not None:
+        record.planned_ttft_ms = round(record.planned_ttft_ms + queue_ms, 3)
+    if record.planned_total_ms is not None:
+        record.planned_total_ms = round(record.planned_total_ms + queue_ms, 3)
+
+
 def _usage(reply: Reply) -> dict[str, Any]:
-    return usage_build(prompt_tokens=reply.prompt_tokens, completion_tokens=len(reply.tokens))
+    return usage_build(prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
 
 
-def _stall_at(reply: Reply) -> int | None:
-    return min(STALL_AFTER_TOKENS, len(reply.tokens)) if reply.fault == "stall" else None
+def _logprobs(reply: Reply, choice: ChoicePlan, start: int, tokens: tuple[str, ...]) -> Any:
+    if reply.top_logprobs is None:
+        return None
+    salt = hashlib.sha256(f"{reply.model}:{choice.index}:{''.join(choice.tokens)}".encode())
+    return logprobs_build(tokens=tokens, start=start, salt=salt.hexdigest(), top=reply.top_logprobs)
 
 
-async def _stream_events(*, reply: Reply, record: RequestRecord, log: RequestLog) -> ResponseEvents:
-    pacer = Pacer(time_scale=reply.time_scale, origin=reply.arrived_at)
+def _choice_deltas(reply: Reply, choice: ChoicePlan) -> tuple[dict[str, Any], list[Delta]]:
+    """The first delta of a choice (sent at TTFT) and its timed deltas, as OpenAI streams them."""
+    if not choice.tool_calls:
+        first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
+        steps = [
+            ({"content": token}, _logprobs(reply, choice, position, (token,)))
+            for position, token in enumerate(choice.tokens)
+        ]
+        return first, steps
+    headers, steps = [], []
+    for index, call in enumerate(choice.tool_calls):
+        header = {"index": index, **tool_call_build(call_id=call.id, name=call.name, arguments="")}
+        headers.append(header)
+        if index:
+            steps.append(({"tool_calls": [header]}, None))
+        steps += [
+            ({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}, None)
+            for piece in call.fragments
+        ]
+    first = {"role": "assistant", "content": None, "tool_calls": headers[:1], "refusal": None}
+    return first, steps
 
-    def chunk(delta: dict[str, Any] | None, **extra: Any) -> bytes:
+
+async def _stream_events(
+    *, reply: Reply, record: RequestRecord, log: RequestLog, origin: float
+) -> ResponseEvents:
+    pacer = Pacer(time_scale=reply.time_scale, origin=origin)
+
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
         return sse_encode(
             payload=chunk_build(
                 completion_id=reply.completion_id,
                 model=reply.model,
                 created=reply.created,
-                delta=delta,
+                choices=choices,
                 include_usage=reply.include_usage,
                 **extra,
             )
         )
 
     await pacer.wait(ms=reply.plan.rtt_ms)
-    yield ResponseStart(200, {**SSE_HEADERS, "x-request-id": request_id_new()})
-    await pacer.wait(ms=reply.plan.ttft_ms)
-    yield chunk({"role": "assistant", "content": "", "refusal": None})
-    stall_at = _stall_at(reply)
-    for index, token in enumerate(reply.tokens):
-        if index:
-            await pacer.wait(ms=reply.plan.itl_ms[index - 1])
-        if index == stall_at:
+    yield ResponseStart(200, {**SSE_HEADERS, **reply.headers, "x-request-id": request_id_new()})
+    await pacer.wait(ms=reply.plan.prefill_ms + reply.plan.ttft_ms)
+    timed: list[list[Delta]] = []
+    for choice in reply.choices:
+        first, steps = _choice_deltas(reply, choice)
+        timed.append(steps)
+        yield chunk([chunk_choice_build(index=choice.index, delta=first)])
+    stall_at = min(STALL_AFTER_TOKENS, reply.steps) if reply.fault == "stall" else None
+    for step in range(reply.steps):
+        if step:
+            await pacer.wait(ms=reply.plan.itl_ms[step - 1])
+        if step == stall_at:
             await pacer.wait(ms=STALL_HOLD_S * 1000)
         record.first_token_mark()
-        yield chunk({"content": token})
-        record.tokens_sent += 1
-    if stall_at == len(reply.tokens):
+        for choice, steps in zip(reply.choices, timed, strict=True):
+            if step < len(steps):
+                delta, logprobs = steps[step]
+                yield chunk(
+                    [chunk_choice_build(index=choice.index, delta=delta, logprobs=logprobs)]
+                )
+                record.tokens_sent += 1
+    if stall_at is not None and stall_at == reply.steps:
         await pacer.wait(ms=STALL_HOLD_S * 1000)
-    yield chunk({}, finish_reason=reply.finish_reason)
+    for choice in reply.choices:
+        yield chunk(
+            [chunk_choice_build(index=choice.index, delta={}, finish_reason=choice.finish_reason)]
+        )
     if reply.include_usage:
-        yield chunk(None, usage=_usage(reply))
+        yield chunk([], usage=_usage(reply))
     # Logged before [DONE], so a client that has read [DONE] finds the record already there.
     log.record_finish(record=record, status=200, outcome="ok")
     yield SSE_DONE
 
 
 async def _complete_events(
-    *, reply: Reply, record: RequestRecord, log: RequestLog
+    *, reply: Reply, record: RequestRecord, log: RequestLog, origin: float
 ) -> ResponseEvents:
     plan = reply.plan
     hold_ms = STALL_HOLD_S * 1000 if reply.fault == "stall" else 0.0
-    await Pacer(time_scale=reply.time_scale, origin=reply.arrived_at).wait(
+    await Pacer(time_scale=reply.time_scale, origin=origin).wait(
         ms=plan.planned_ttft_ms + sum(plan.itl_ms) + hold_ms
     )
     record.first_token_mark()
-    record.tokens_sent = len(reply.tokens)
+    record.tokens_sent = reply.completion_tokens
+    choices = [
+        message_choice_build(
+            index=choice.index,
+            content=None if choice.tool_calls else "".join(choice.tokens),
+            finish_reason=choice.finish_reason,
+            tool_calls=[
+                tool_call_build(call_id=call.id, name=call.name, arguments=call.arguments)
+                for call in choice.tool_calls
+            ],
+            logprobs=_logprobs(reply, choice, 0, choice.tokens),
+        )
+        for choice in reply.choices
+    ]
     body = completion_build(
         completion_id=reply.completion_id,
         model=reply.model,
         created=reply.created,
-        content="".join(reply.tokens),
-        finish_reason=reply.finish_reason,
+        choices=choices,
         usage=_usage(reply),
     )
     log.record_finish(record=record, status=200, outcome="ok")
-    yield ResponseStart(200, {**JSON_HEADERS, "x-request-id": request_id_new()})
+    yield ResponseStart(200, {**JSON_HEADERS, **reply.headers, "x-request-id": request_id_new()})
     yield json_encode(payload=body)
 
 
-async def _fault_events(*, reply: Reply, record: RequestRecord, log: RequestLog) -> ResponseEvents:
-    pacer = Pacer(time_scale=reply.time_scale, origin=reply.arrived_at)
+def _retry_headers(*, seconds: float) -> dict[str, str]:
+    # Retry-After is whole seconds by HTTP's rule; the SDKs prefer retry-after-ms when present.
+    return {
+        "retry-after": str(max(1, math.ceil(seconds))),
+        "retry-after-ms": str(max(1, round(seconds * 1000))),
+    }
+
+
+async def _error_events(
+    *, reply: Reply, record: RequestRecord, log: RequestLog, origin: float
+) -> ResponseEvents:
+    pacer = Pacer(time_scale=reply.time_scale, origin=origin)
     await pacer.wait(ms=reply.plan.rtt_ms)
-    headers = {**JSON_HEADERS, "x-request-id": request_id_new()}
-    if reply.fault == "429":
+    headers = {**JSON_HEADERS, **reply.headers, "x-request-id": request_id_new()}
+    refusal = reply.refusal
+    if refusal is not None:
+        status, outcome = 429, "rate_limited"
+        headers.update(_retry_headers(seconds=refusal.retry_after_s))
+        unit = "RPM" if refusal.kind == "requests" else "TPM"
+        error = error_build(
+            message=f"Rate limit reached for {reply.model} on {refusal.kind} per min ({unit}): "
+            f"Limit {refusal.limit}. Please try again in "
+            f"{duration_format(seconds=refusal.retry_after_s)}.",
+            error_type=refusal.kind or "requests",
+            code="rate_limit_exceeded",
+        )
+    elif reply.fault == "429":
         status, outcome = 429, "error"
-        retry_after_s = RETRY_AFTER_S * reply.time_scale
-        headers["retry-after"] = str(max(1, math.ceil(retry_after_s)))
-        headers["retry-after-ms"] = str(max(1, round(retry_after_s * 1000)))
+        headers.update(_retry_headers(seconds=RETRY_AFTER_S * reply.time_scale))
         error = error_build(
             message=f"Rate limit reached for {reply.model}. Please try again shortly.",
             error_type="requests",

@@ -1,8 +1,9 @@
 """What the simulator produced, one record per chat request: a ring buffer and a JSONL file.
 
 Benchmarks join these records to the app's traces by completion id to compute the latency the
-app added on top of the upstream's planned TTFT. Millisecond fields are wall-clock, that is,
-already multiplied by `time_scale`.
+app added on top of the upstream's planned TTFT: `planned_ttft_ms` is what the upstream itself
+cost to the first token, queue wait + round trip + prefill + the profile's TTFT. Millisecond
+fields are wall-clock, that is, already multiplied by `time_scale` (the queue wait is measured).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class RequestRecord:
     itl_ms: float | None = None
     tail_factor: float | None = None
     prompt_tokens: int | None = None
+    queue_ms: float | None = None  # waited for a slot of the endpoint (0 when one was free)
+    prefill_ms: float | None = None  # the prompt's share of the TTFT
     completion_tokens: int = 0  # the answer's length, as usage reports it
     tokens_sent: int = 0  # how many of those went out before the end or a disconnect
     status: int = 200

@@ -1,7 +1,8 @@
 """Deterministic answer text: the same model and messages always give the same answer.
 
 Plain answers are templated English about the question's topic words, with an occasional
-Markdown list or code block; prompts carrying `<context>` get a grounded, quoting answer.
+Markdown list or code block; prompts carrying `<context>` get a grounded, quoting answer,
+classification prompts one of their labels, and packed prompts one answer per item.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 from typing import Any
 
 from latency.simulator.context import context_answer, context_find, context_strip
+from latency.simulator.labels import label_answer
+from latency.simulator.packed import packed_answer_join, packed_items
 from latency.simulator.words import message_text, text_tokenize, text_topic_words
 
 MIN_TOKENS = 40
@@ -76,22 +79,44 @@ _WANTS_LIST = re.compile(r"\b(list|steps|bullets?|points)\b", re.I)
 _WANTS_CODE = re.compile(r"\b(code|python|function|script|snippet|example)\b", re.I)
 
 
-def request_seed(*, model: str, messages: list[dict[str, Any]]) -> int:
-    """A stable seed from the model and the role and text of each message."""
-    canonical = json.dumps(
-        [model, [[m.get("role"), message_text(message=m)] for m in messages]], sort_keys=True
-    )
+def request_seed(
+    *, model: str, messages: list[dict[str, Any]], seed: int | None = None, choice: int = 0
+) -> int:
+    """A stable seed from the model, the role and text of each message, `seed` and the choice.
+
+    Without a seed, choice 0 keeps the value it had before either existed, so answers (and the
+    benches that predict them) stay the same.
+    """
+    parts: list[Any] = [model, [[m.get("role"), message_text(message=m)] for m in messages]]
+    if seed is not None or choice:
+        parts += [seed, choice]
+    canonical = json.dumps(parts, sort_keys=True)
     return int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
 
 
-def answer_generate(*, model: str, messages: list[dict[str, Any]]) -> str:
-    """The full answer text for a request, before any max_tokens cut."""
-    rng = random.Random(request_seed(model=model, messages=messages))
+def answer_generate(
+    *, model: str, messages: list[dict[str, Any]], seed: int | None = None, choice: int = 0
+) -> str:
+    """The full answer text for a request, before any stop or max_tokens cut."""
+    items = packed_items(messages=messages)
+    if items is not None:
+        answers = [
+            answer_generate(
+                model=model, messages=[{"role": "user", "content": item}], seed=seed, choice=choice
+            )
+            for item in items
+        ]
+        # Each answer as its single request would send it: tokenizing drops trailing space.
+        return packed_answer_join(answers=["".join(text_tokenize(text=a)) for a in answers])
+    rng = random.Random(request_seed(model=model, messages=messages, seed=seed, choice=choice))
     user_messages = [m for m in messages if m.get("role") == "user"]
     question = context_strip(text=message_text(message=user_messages[-1])) if user_messages else ""
     context = context_find(messages=messages)
     if context is not None:
         return context_answer(question=question, context=context, rng=rng)
+    label = label_answer(prompt=question)
+    if label is not None:
+        return label
     return plain_answer_generate(question=question, rng=rng)
 
 

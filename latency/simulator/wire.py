@@ -39,21 +39,18 @@ def chunk_build(
     completion_id: str,
     model: str,
     created: int,
-    delta: dict[str, Any] | None,
-    finish_reason: str | None = None,
+    choices: list[dict[str, Any]],
     usage: dict[str, Any] | None = None,
     include_usage: bool = False,
 ) -> dict[str, Any]:
-    """One `chat.completion.chunk`; `delta=None` makes the usage-only chunk (no choices)."""
+    """One `chat.completion.chunk`; empty `choices` with `usage` makes the usage-only chunk."""
     chunk: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": []
-        if delta is None
-        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": choices,
     }
     if include_usage:
         # With include_usage, OpenAI sends `usage: null` on every chunk but the last.
@@ -61,13 +58,46 @@ def chunk_build(
     return chunk
 
 
+def chunk_choice_build(
+    *,
+    index: int,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+def tool_call_build(*, call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def message_choice_build(
+    *,
+    index: int,
+    content: str | None,
+    finish_reason: str,
+    tool_calls: list[dict[str, Any]] | None = None,
+    logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One choice of a non-streamed completion; `tool_calls` only when the model calls tools."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": logprobs,
+        "finish_reason": finish_reason,
+    }
+
+
 def completion_build(
     *,
     completion_id: str,
     model: str,
     created: int,
-    content: str,
-    finish_reason: str,
+    choices: list[dict[str, Any]],
     usage: dict[str, Any],
 ) -> dict[str, Any]:
     """A non-streamed `chat.completion`."""
@@ -77,14 +107,7 @@ def completion_build(
         "created": created,
         "model": model,
         "system_fingerprint": SYSTEM_FINGERPRINT,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
+        "choices": choices,
         "usage": usage,
     }
 

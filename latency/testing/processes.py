@@ -101,12 +101,12 @@ class SimulatorChild(Child):
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
-    def config(self) -> dict[str, float]:
-        """The current fault rates and time scale."""
+    def config(self) -> dict[str, Any]:
+        """The current fault rates, time scale and realism switches."""
         return self._request("/sim/config")
 
-    def configure(self, **changes: float) -> dict[str, float]:
-        """Change fault rates or the time scale, e.g. `configure(error_500=1.0)`."""
+    def configure(self, **changes: float | bool | None) -> dict[str, Any]:
+        """Change the config, e.g. `configure(error_500=1.0)` or `configure(capacity=2)`."""
         return self._request("/sim/config", changes)
 
     def log(
@@ -136,7 +136,10 @@ def simulator_start(
     log_path: Path | None = None,
     stderr_path: Path | None = None,
     timeout_s: float = 30.0,
+    bare: bool = True,
 ) -> SimulatorChild:
+    """Start the simulator; `bare` (the default, as benches have measured it) turns prefill,
+    capacity and rate limits off, `bare=False` keeps the realistic defaults of `make run`."""
     command = [
         sys.executable,
         "-m",
@@ -148,6 +151,8 @@ def simulator_start(
         "--time-scale",
         str(time_scale),
     ]
+    if bare:
+        command.append("--bare")
     if seed is not None:
         command += ["--seed", str(seed)]
     if log_path is not None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, OpenAI
 
 from latency.testing.processes import SimulatorChild
 
@@ -45,3 +45,10 @@ async def client_for() -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def client(simulator: SimulatorChild, client_for: ClientFactory) -> AsyncOpenAI:
     return client_for(simulator.v1)
+
+
+@pytest.fixture
+def sync_client(simulator: SimulatorChild) -> Iterator[OpenAI]:
+    """The sync SDK client, for plain (not async) tests: what scripts and notebooks use."""
+    with OpenAI(base_url=simulator.v1, api_key="sk-test", max_retries=0) as sync:
+        yield sync
