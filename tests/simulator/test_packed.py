@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from latency.bench.processes import SimulatorChild
 from latency.simulator.labels import label_answer, labels_offered
 from latency.simulator.packed import PACK_SYSTEM, packed_answer_split, packed_request_build
+from latency.testing.processes import SimulatorChild
 
 PROMPTS = [
     "How do websockets keep chat latency low?",

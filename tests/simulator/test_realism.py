@@ -13,10 +13,10 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from latency.bench.processes import SimulatorChild, simulator_start
 from latency.simulator.__main__ import parser_build, realism_options
 from latency.simulator.faults import BARE
 from latency.simulator.profiles import ENDPOINT_CAPACITY, ENDPOINT_RPM, ENDPOINT_TPM
+from latency.testing.processes import SimulatorChild, simulator_start
 
 SHORT = [{"role": "user", "content": "What is prefill?"}]
 LONG = [{"role": "user", "content": "Summarise this. " + "token budget words " * 7000}]
