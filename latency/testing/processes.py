@@ -178,7 +178,7 @@ def simulator_start(
     raise RuntimeError("the simulator did not start")
 
 
-def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 60.0) -> Child:
+def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 180.0) -> Child:
     """daphne on a free port with `env` added to this process's environment."""
     port = port_free()
     log = log_path.open("wb")

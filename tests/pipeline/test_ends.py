@@ -62,13 +62,14 @@ async def test_a_bug_below_the_stream_fails_the_request_without_tripping_breaker
     def broken_stream(**_: object) -> object:
         raise ValueError("a bug, not the endpoint")
 
+    runs_before = dict(health._failure_runs)
     monkeypatch.setattr(resilient, "provider_stream", broken_stream)
     monkeypatch.setattr(resilient, "breaker_failure", counted)
     await _settings(exact_cache=False, semantic_cache=False)
     events = await _run("What is a circuit breaker?")
     assert isinstance(events[-1], ErrorEvent) and events[-1].kind == "internal"
     assert failures == [], "our bug must not count against an endpoint"
-    assert not health._failure_runs, "no failure run started"
+    assert health._failure_runs == runs_before, "no endpoint's failure run grew"
 
 
 async def test_every_request_gets_its_own_settings() -> None:
