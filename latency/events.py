@@ -4,6 +4,7 @@ edge renders events as HTML fragments, the API edge as OpenAI chunks."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,18 @@ class ChatRequest:
     cache_bypass: bool = False  # "wrong answer": regenerate without consulting the cache
     replay_paced: bool = False  # a cache hit streamed word by word, as the client asked
     request_id: str = ""  # the API's x-request-id, kept in the trace
+    # What the upstream gets as the client sent it (tools, tool_choice, response_format, n,
+    # stop, seed, user, logprobs, max_completion_tokens, and fields we do not know).
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rich(self) -> bool:
+        """Answers that are more than one text: tool calls, several choices, logprobs."""
+        options = self.options
+        return bool(
+            options.get("tools") or options.get("functions") or options.get("logprobs")
+            or (options.get("n") or 1) > 1
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,9 @@ class StartEvent:
 class TokenEvent:
     text: str
     ttft_ms: float
+    # For rich answers: the upstream chunk's `choices` as sent (tool-call deltas, other
+    # choices, logprobs), for the API edge to pass on; `text` is choice 0's content.
+    choices: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class DoneEvent:
     outcome: AnswerOutcome
     stages: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
+    finish_reasons: dict[int, str] = field(default_factory=dict)  # by choice index
 
     @property
     def x_cache(self) -> str:

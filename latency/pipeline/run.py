@@ -116,6 +116,7 @@ def _upstream_open(run: AnswerRun, messages: list[dict[str, str]]) -> None:
     run.upstream = resilient_stream(
         plan=run.route, messages=messages,
         temperature=request.temperature, max_tokens=request.max_tokens,
+        options=request.options, rich=request.rich,
         policy=policy_build(settings=run.settings, plan=run.route),
     )  # fmt: skip
     run.first_delta = asyncio.ensure_future(anext(run.upstream))
@@ -123,7 +124,9 @@ def _upstream_open(run: AnswerRun, messages: list[dict[str, str]]) -> None:
 
 async def _compress(run: AnswerRun, messages: list[dict[str, str]]) -> list[dict[str, str]]:
     settings, trace = run.settings, run.trace
-    if not settings.compression:
+    # A tool-calling history is a protocol (each tool result answers a call): left whole.
+    tool_turns = any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+    if not settings.compression or tool_turns:
         tokens = messages_tokens(messages=messages)
         trace.set(tokens_before_compression=tokens, tokens_after_compression=tokens)
         return messages
@@ -172,7 +175,8 @@ async def _answer_stream(run: AnswerRun, lookup: CacheLookup) -> AsyncIterator[E
             trace.set(upstream_id=delta.upstream_id)
         if delta.completion_tokens is not None:
             run.usage_set(prompt=delta.prompt_tokens, completion=delta.completion_tokens)
-        if not delta.text:
+        run.finish_reasons.update(delta.finish_reasons)
+        if not delta.visible:
             continue
         if not run.parts:
             winner = run.winner()
@@ -182,7 +186,7 @@ async def _answer_stream(run: AnswerRun, lookup: CacheLookup) -> AsyncIterator[E
                 cache_similarity=lookup.best_similarity, streaming=run.settings.streaming,
             )  # fmt: skip
         run.parts.append(delta.text)
-        yield TokenEvent(text=delta.text, ttft_ms=trace.first_token())
+        yield TokenEvent(text=delta.text, ttft_ms=trace.first_token(), choices=delta.choices)
 
 
 async def _answer_done(run: AnswerRun, lookup: CacheLookup, retrieval: Retrieval) -> DoneEvent:
@@ -193,7 +197,8 @@ async def _answer_done(run: AnswerRun, lookup: CacheLookup, retrieval: Retrieval
         trace.stages["generation"] = round(total_ms - trace.ttft_ms, 3)
     text = run.text
     entry_id = None
-    if run.use_cache and text:
+    # A tool call is this request's alone: an answer that made one is never stored.
+    if run.use_cache and text and "tool_calls" not in run.finish_reasons.values():
         entry = await cache_remember(
             lookup=lookup, query=run.question, scope=run.scope, response=text,
             model=winner.model.name, settings=run.settings,
@@ -208,5 +213,5 @@ async def _answer_done(run: AnswerRun, lookup: CacheLookup, retrieval: Retrieval
     )  # fmt: skip
     return DoneEvent(
         text=text, endpoint=winner.endpoint.name, outcome=outcome, stages=dict(trace.stages),
-        usage=run.usage(),
+        usage=run.usage(), finish_reasons=run.finish_reasons,
     )  # fmt: skip

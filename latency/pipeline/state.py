@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from latency.cache.scope import CacheScope, cache_scope_build
-from latency.core.tokens import messages_tokens, tokens_count
+from latency.core.tokens import message_content, messages_tokens, tokens_count
 from latency.errors import SubsecondError
 from latency.events import AnswerOutcome, ChatRequest, ErrorEvent, Usage
 from latency.models import StrategySettings
@@ -32,10 +32,11 @@ class AnswerRun:
     parts: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reasons: dict[int, str] = field(default_factory=dict)
 
     @cached_property
     def question(self) -> str:
-        return str(self.request.messages[-1].get("content", ""))
+        return message_content(message=self.request.messages[-1])
 
     @property
     def text(self) -> str:
@@ -43,8 +44,10 @@ class AnswerRun:
 
     @property
     def use_cache(self) -> bool:
+        """Off for rich answers (tool calls, several choices, logprobs: a stored text cannot
+        give them back) and above the temperature at which answers are meant to vary."""
         settings, temperature = self.settings, self.request.temperature
-        if not (settings.exact_cache or settings.semantic_cache):
+        if not (settings.exact_cache or settings.semantic_cache) or self.request.rich:
             return False
         return temperature is None or temperature <= settings.cache_max_temperature
 
@@ -64,7 +67,7 @@ class AnswerRun:
         return cache_scope_build(
             model_scope=spec.name if request.model else f"{request.feature}:{spec.tier}",
             feature=request.feature, messages=request.messages,
-            owner_id=request.user_id if private else None,
+            owner_id=request.user_id if private else None, options=request.options,
         )  # fmt: skip
 
     async def deltas(self) -> AsyncIterator[StreamDelta]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2 as httpx  # the transport of openai>=3
 import openai
@@ -13,8 +15,21 @@ from latency.errors import UpstreamError
 from latency.providers.catalog import Endpoint, ModelSpec
 from latency.providers.clients import ClientRegistry, clients
 
+_SDK_PARAMETERS = frozenset(
+    inspect.signature(openai.resources.chat.AsyncCompletions.create).parameters
+) - {"self", "messages", "model", "stream", "stream_options", "extra_body", "extra_headers",
+   "extra_query", "timeout"}
 
-def _delta_parse(*, line: str, endpoint: Endpoint) -> StreamDelta | None:
+
+def _sdk_options(options: dict[str, Any]) -> dict[str, Any]:
+    known = {k: v for k, v in options.items() if k in _SDK_PARAMETERS}
+    unknown = {k: v for k, v in options.items() if k not in _SDK_PARAMETERS}
+    if unknown:
+        known["extra_body"] = unknown
+    return known
+
+
+def _delta_parse(*, line: str, endpoint: Endpoint, rich: bool = False) -> StreamDelta | None:
     """One SSE line of a chat completion stream: text, the completion id, or usage."""
     if not line.startswith("data:"):
         return None
@@ -36,16 +51,28 @@ def _delta_parse(*, line: str, endpoint: Endpoint) -> StreamDelta | None:
             endpoint=endpoint.name,
         )  # fmt: skip
     delta = StreamDelta(upstream_id=str(chunk.get("id") or ""))
-    choices = chunk.get("choices") or []
-    if choices and isinstance(choices[0], dict):
-        delta.text = (choices[0].get("delta") or {}).get("content") or ""
+    choices = [c for c in chunk.get("choices") or [] if isinstance(c, dict)]
+    for choice in choices:
+        if choice.get("finish_reason"):
+            delta.finish_reasons[int(choice.get("index") or 0)] = str(choice["finish_reason"])
+        if not choice.get("index"):
+            delta.text = (choice.get("delta") or {}).get("content") or ""
+    if rich and any(_carries(c) for c in choices):
+        delta.choices = tuple(choices)
     usage = chunk.get("usage")
     if isinstance(usage, dict):
         delta.prompt_tokens = usage.get("prompt_tokens")
         delta.completion_tokens = usage.get("completion_tokens")
-    if delta.text or delta.completion_tokens is not None:
+    if delta.text or delta.choices or delta.finish_reasons or delta.completion_tokens is not None:
         return delta
     return None
+
+
+def _carries(choice: dict[str, Any]) -> bool:
+    """Whether a choice's delta holds anything a client would see."""
+    delta = choice.get("delta") or {}
+    return bool(delta.get("content") or delta.get("tool_calls") or choice.get("logprobs")
+                or delta.get("refusal"))  # fmt: skip
 
 
 @dataclass
@@ -54,6 +81,13 @@ class StreamDelta:
     upstream_id: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    choices: tuple[dict[str, Any], ...] = ()  # rich requests: the chunk's choices as sent
+    finish_reasons: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def visible(self) -> bool:
+        """Something the client sees: text, or (rich) a tool-call fragment, another choice."""
+        return bool(self.text or self.choices)
 
 
 async def provider_stream(
@@ -63,11 +97,16 @@ async def provider_stream(
     messages: list[dict[str, str]],
     temperature: float | None = None,
     max_tokens: int | None = None,
+    options: dict[str, Any] | None = None,
+    rich: bool = False,
     registry: ClientRegistry = clients,
 ) -> AsyncIterator[StreamDelta]:
-    """Yield text deltas, then one delta carrying usage; raise UpstreamError on any failure."""
+    """Yield text deltas, then one delta carrying usage; raise UpstreamError on any failure.
+
+    `options` go upstream as the client sent them: the SDK's own parameters as such, fields it
+    does not know in the body (`extra_body`), so nothing a client asked for is dropped."""
     client = registry.client_for(endpoint)
-    options: dict[str, object] = {}
+    options = _sdk_options(options or {})
     if temperature is not None:
         options["temperature"] = temperature
     if max_tokens is not None:
@@ -85,7 +124,7 @@ async def provider_stream(
         ) as response:
             # Leaving the block closes the response: the upstream stops generating at once.
             async for line in response.iter_lines():
-                delta = _delta_parse(line=line, endpoint=endpoint)
+                delta = _delta_parse(line=line, endpoint=endpoint, rich=rich)
                 if delta is not None:
                     yield delta
     except httpx.TimeoutException as error:

@@ -61,9 +61,12 @@ class ResilientStream:
         policy: ResiliencePolicy,
         registry: ClientRegistry,
         hedges: HedgeBudget,
+        options: dict[str, Any] | None = None,
+        rich: bool = False,
     ) -> None:
         self.plan, self.policy, self.outcome = plan, policy, StreamOutcome()
-        self._request = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        self._request = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                         "options": options, "rich": rich}  # fmt: skip
         self._registry, self._hedges = registry, hedges
         self._queue: asyncio.Queue[tuple[_Attempt, _Item]] = asyncio.Queue()
         self._active: list[_Attempt] = []
@@ -302,11 +305,13 @@ def resilient_stream(
     policy: ResiliencePolicy,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    options: dict[str, Any] | None = None,
+    rich: bool = False,
     registry: ClientRegistry = clients,
     hedges: HedgeBudget = hedge_budget,
 ) -> ResilientStream:
     """Stream the plan's answer; nothing starts until the first `anext`."""
     return ResilientStream(
         plan=plan, messages=messages, temperature=temperature, max_tokens=max_tokens,
-        policy=policy, registry=registry, hedges=hedges,
+        policy=policy, registry=registry, hedges=hedges, options=options, rich=rich,
     )  # fmt: skip
