@@ -94,6 +94,8 @@ DATABASES["default"]["OPTIONS"]["options"] = (
     + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
 ).strip()
 
+# Redis, when set, also holds what API-key checks and rate limits share across processes.
+REDIS_URL = env.REDIS_URL
 if env.REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -130,6 +132,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Limits on what a user may send; bad input gets a clear error, never a crash.
 CHAT_MAX_MESSAGE_CHARS = 8000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
+
+# The OpenAI-compatible API (/v1): what one request may carry, and the embedding endpoint.
+API_MAX_BODY_BYTES = 512 * 1024
+API_EMBEDDINGS_MAX_INPUTS = 256
+API_EMBEDDINGS_MAX_INPUT_CHARS = 32_000
+API_DEFAULT_MAX_TOKENS = 1024  # what a chat request without max_tokens is reserved at admission
+EMBEDDINGS_URL = env.EMBEDDINGS_URL
+EMBEDDINGS_MODEL = env.EMBEDDINGS_MODEL
+EMBEDDINGS_API_KEY = env.EMBEDDINGS_API_KEY
 
 # Observability: /metrics (bearer token when set), and where alerts are posted.
 METRICS_TOKEN = env.METRICS_TOKEN
