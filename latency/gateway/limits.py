@@ -132,7 +132,13 @@ async def rate_admit(*, grant: KeyGrant, tokens: int) -> RateState:
                   "requests_limit": grant.requests_per_minute,
                   "tokens_limit": grant.tokens_per_minute}  # fmt: skip
         async with async_connection() as conn:
-            admitted, requests, counted = await (await conn.execute(_ADMIT_SQL, params)).fetchone()
+            row = await (await conn.execute(_ADMIT_SQL, params)).fetchone()
+        if row is None:
+            # Refused against a window row another request inserted while this statement ran:
+            # its snapshot cannot see that row, a new statement can.
+            peek = await rate_peek(grant=grant)
+            row = (0, peek.requests_used, peek.tokens_used)
+        admitted, requests, counted = row
     return _state(grant, admitted=bool(admitted), requests=int(requests), tokens=int(counted),
                   need=need, window=window, now=now)  # fmt: skip
 
