@@ -43,11 +43,11 @@ async def test_revoking_on_the_page_takes_effect_at_once(key_owner) -> None:  # 
     assert await api_key_verify(authorization=f"Bearer {token}") is None
 
 
-async def test_with_redis_revocation_and_new_limits_reach_every_process(redis_on, key_owner) -> None:  # noqa: ANN001
+async def test_with_redis_revocation_and_limits_reach_every_process(redis_on, key_owner) -> None:  # noqa: ANN001
     token, key = await _key(key_owner)
     assert (await api_key_verify(authorization=f"Bearer {token}")).requests_per_minute == 500
-    await sync_to_async(api_key_limits_set)(user=key_owner, key_id=key.id,
-                                            requests_per_minute=9, tokens_per_minute=99)  # fmt: skip
+    limits_set = sync_to_async(api_key_limits_set)
+    await limits_set(user=key_owner, key_id=key.id, requests_per_minute=9, tokens_per_minute=99)
     assert (await api_key_verify(authorization=f"Bearer {token}")).requests_per_minute == 9
     await sync_to_async(api_key_revoke)(user=key_owner, key_id=key.id)
     assert await api_key_verify(authorization=f"Bearer {token}") is None
