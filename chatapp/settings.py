@@ -94,6 +94,8 @@ DATABASES["default"]["OPTIONS"]["options"] = (
     + f" -c hnsw.iterative_scan=relaxed_order -c hnsw.ef_search={HNSW_EF_SEARCH}"
 ).strip()
 
+# Redis, when set, also holds what API-key checks and rate limits share across processes.
+REDIS_URL = env.REDIS_URL
 if env.REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -136,8 +138,6 @@ MODEL_CATALOG = env.MODEL_CATALOG
 CATALOG_VARIABLES = env.catalog_variables()
 UPSTREAM_CONNECT_TIMEOUT_S = env.UPSTREAM_CONNECT_TIMEOUT_S
 UPSTREAM_READ_TIMEOUT_S = env.UPSTREAM_READ_TIMEOUT_S
-# Shared state across processes (exact cache tier, limits, channel layer) when set.
-REDIS_URL = env.REDIS_URL
 # Embeddings: the local model unless an OpenAI-compatible endpoint is named.
 EMBEDDINGS_URL = env.EMBEDDINGS_URL
 EMBEDDINGS_MODEL = env.EMBEDDINGS_MODEL
@@ -145,6 +145,11 @@ EMBEDDINGS_API_KEY = env.EMBEDDINGS_API_KEY
 EMBEDDING_BATCH_BF16 = env.EMBEDDING_BATCH_BF16
 DATA_DIR = env.DATA_DIR
 EMBEDDED_DATABASE = not env.DATABASE_URL  # benches build their own databases in it
+# The OpenAI-compatible API (/v1): what one request may carry.
+API_MAX_BODY_BYTES = 512 * 1024
+API_EMBEDDINGS_MAX_INPUTS = 256
+API_EMBEDDINGS_MAX_INPUT_CHARS = 32_000
+API_DEFAULT_MAX_TOKENS = 1024  # what a chat request without max_tokens is reserved at admission
 
 # Observability: /metrics (bearer token when set), and where alerts are posted.
 METRICS_TOKEN = env.METRICS_TOKEN

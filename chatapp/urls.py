@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from chatapp import health
-from chatapp.api import chat as api
+from chatapp.api import chat as api_chat
+from chatapp.api import edge as api_edge
+from chatapp.api import embeddings as api_embeddings
+from chatapp.api import models as api_models
 from chatapp.views import dashboard as dashboard_views
 from chatapp.views import documents as documents_views
+from chatapp.views import keys as keys_views
 from chatapp.views import pages as views
 from chatapp.views import settings as settings_views
 
@@ -19,8 +23,15 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", health.healthz, name="healthz"),
-    path("v1/chat/completions", api.chat_completions, name="api_chat_completions"),
-    path("v1/models", api.models_list, name="api_models"),
+    path("v1/chat/completions", api_chat.chat_completions, name="api_chat_completions"),
+    path("v1/models", api_models.models_list, name="api_models"),
+    path("v1/models/<path:model_id>", api_models.model_detail, name="api_model"),
+    path("v1/embeddings", api_embeddings.embeddings_create, name="api_embeddings"),
+    # Anything else under /v1 is an OpenAI-shaped 404, never Django's HTML page.
+    re_path(r"^v1(?:/(?P<rest>.*))?$", api_edge.api_not_found, name="api_not_found"),
+    path("keys/", keys_views.key_list, name="key_list"),
+    path("keys/<int:key_id>/revoke/", keys_views.key_revoke_view, name="key_revoke"),
+    path("keys/<int:key_id>/limits/", keys_views.key_limits_view, name="key_limits"),
     path("documents/", documents_views.document_list, name="document_list"),
     path("documents/upload/", documents_views.document_upload_view, name="document_upload"),
     path("documents/<int:document_id>/", documents_views.document_status, name="document_status"),

@@ -249,9 +249,27 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    # Per-key limits, per minute; OpenAI's tier-1 limits for gpt-4o-mini are of this order.
+    requests_per_minute = models.PositiveIntegerField(default=500)
+    tokens_per_minute = models.PositiveIntegerField(default=200_000)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
+
+
+class ApiKeyWindow(models.Model):
+    """What a key has used in one fixed minute (PostgreSQL's rate-limit store when there is no
+    Redis): one row a key a minute, counted up by an atomic upsert, old rows swept."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="windows")
+    window_start = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="api_key_window_unique")
+        ]
 
 
 class Document(models.Model):

@@ -1,39 +1,54 @@
-"""Bearer keys for the OpenAI-compatible API: made once, shown once, stored as a SHA-256."""
+"""Bearer keys for the OpenAI-compatible API: made once, shown once, stored as a SHA-256;
+listed, revoked and limited by their owner."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.utils import timezone
+from django.db.models import QuerySet
 
+from latency.gateway.verify import PREFIX, api_key_forget, token_digest
 from latency.models import ApiKey
 
-PREFIX = "sk-sub-"
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+NAME_MAX = 100
+REQUESTS_PER_MINUTE_MAX = 1_000_000
+TOKENS_PER_MINUTE_MAX = 1_000_000_000
 
 
 def api_key_create(*, user: AbstractBaseUser, name: str = "default") -> str:
+    """Make a key for `user` and return its token: the only time the token is seen."""
     token = PREFIX + secrets.token_urlsafe(32)
-    ApiKey.objects.create(user=user, name=name, prefix=token[:12], key_hash=_digest(token))
+    ApiKey.objects.create(user=user, name=(name.strip() or "default")[:NAME_MAX],
+                          prefix=token[:12], key_hash=token_digest(token=token))  # fmt: skip
     return token
 
 
-async def api_key_user(*, authorization: str) -> AbstractBaseUser | None:
-    """The active user behind an `Authorization: Bearer …` header, or None."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.startswith(PREFIX):
-        return None
-    key = (
-        await ApiKey.objects.select_related("user")
-        .filter(key_hash=_digest(token.strip()), revoked=False, user__is_active=True)
-        .afirst()
-    )
+def api_keys_owned(*, user: AbstractBaseUser) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user=user).order_by("revoked", "-created_at")
+
+
+def api_key_revoke(*, user: AbstractBaseUser, key_id: int) -> ApiKey | None:
+    """Revoke one of `user`'s keys; None when it is not theirs (or does not exist)."""
+    key = ApiKey.objects.filter(user=user, id=key_id).first()
     if key is None:
         return None
-    await ApiKey.objects.filter(id=key.id).aupdate(last_used_at=timezone.now())
-    return key.user
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+        api_key_forget(key_hash=key.key_hash)
+    return key
+
+
+def api_key_limits_set(
+    *, user: AbstractBaseUser, key_id: int, requests_per_minute: int, tokens_per_minute: int
+) -> ApiKey | None:
+    """Change one of `user`'s keys' limits; None when it is not theirs."""
+    key = ApiKey.objects.filter(user=user, id=key_id).first()
+    if key is None:
+        return None
+    key.requests_per_minute = requests_per_minute
+    key.tokens_per_minute = tokens_per_minute
+    key.save(update_fields=["requests_per_minute", "tokens_per_minute"])
+    api_key_forget(key_hash=key.key_hash)
+    return key
