@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from chatapp import env
 from latency.cache.scope import CacheScope
@@ -47,7 +47,7 @@ async def exact_remember(
     client = _redis()
     if client is not None:
         key = exact_key(scope_key=scope.key, normalized=normalized)
-        await client.set(key, json.dumps(asdict(candidate)), ex=ttl_s)
+        await client.set(key, json.dumps(asdict(replace(candidate, embedding=None))), ex=ttl_s)
 
 
 def exact_forget(*, keys: list[tuple[str, str]]) -> None:
