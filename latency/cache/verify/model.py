@@ -1,18 +1,20 @@
-"""The learned verifier: a logistic regression over `features.pair_features`, and word vectors.
+"""The learned verifier: gradient-boosted trees over `features.pair_features`, and word vectors.
 
-The weights are a small JSON file beside this module (`model/verifier.json`, written by
-`python -m latency.cache.verify.train`); numpy alone scores a pair. Both the weights and the
-word vectors are per process by nature, loaded once, on the thread that verifies (the
-embedding thread, see `cache_hit_verify_async`), never on the event loop.
+The trees are a small JSON file beside this module (`model/verifier.json`, written by
+`python -m latency.cache.verify.train`, which needs scikit-learn); plain Python walks them to
+score a pair, so serving needs neither scikit-learn nor a pickle. The trees and the word
+vectors are per process by nature, loaded once, on the thread that verifies (the embedding
+thread, see `cache_hit_verify_async`), never on the event loop.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,49 +28,87 @@ _word_vectors: dict[str, np.ndarray] = {}  # per process: a cache of the local m
 
 @dataclass(frozen=True)
 class VerifierModel:
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-    cutoff: float  # the probability above which a pair is served, chosen on held-out folds
-    names: tuple[str, ...]  # the scalar features' names; the embedding halves follow them
+    """Gradient-boosted trees, flattened: node i of every tree splits on `feature[i]` at
+    `threshold[i]` (left when x <= threshold), or is a leaf (`feature[i]` < 0) worth `value[i]`."""
+
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+    baseline: float
+    cutoff: float  # the probability from which a pair is served, chosen on held-out folds
+    names: tuple[str, ...]
+    reference: np.ndarray  # the different pairs' median features: "what a look-alike has"
     meta: dict
 
     def probability(self, features: np.ndarray) -> float:
-        z = float(((features - self.mean) / self.scale) @ self.coef) + self.intercept
-        return float(1.0 / (1.0 + np.exp(-z)))
+        x = features.tolist()  # Python floats: a scalar walk is faster than numpy indexing
+        feature, threshold = self._lists[0], self._lists[1]
+        left, right, value = self._lists[2], self._lists[3], self._lists[4]
+        raw = self.baseline
+        for node in self._lists[5]:
+            while feature[node] >= 0:
+                node = left[node] if x[feature[node]] <= threshold[node] else right[node]
+            raw += value[node]
+        return 1.0 / (1.0 + math.exp(-raw))
+
+    @cached_property
+    def _lists(self) -> tuple[list, ...]:
+        arrays = (self.feature, self.threshold, self.left, self.right, self.value, self.roots)
+        return tuple(array.tolist() for array in arrays)
 
     def leading_feature(self, features: np.ndarray) -> str:
-        """The feature (or embedding half, summed) that pushed hardest towards serving."""
-        contributions = (features - self.mean) / self.scale * self.coef
-        count = len(self.names)
-        half = (len(features) - count) // 2
-        groups = dict(zip(self.names, contributions[:count].tolist(), strict=True))
-        groups["embedding_abs_diff"] = float(contributions[count : count + half].sum())
-        groups["embedding_product"] = float(contributions[count + half :].sum())
-        return max(groups, key=groups.__getitem__)
-
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        z = ((features - self.mean) / self.scale) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
+        """The feature that, set to a typical look-alike's value, lowers the probability most:
+        what let a pair through (for reports; ~40 scorings, off the request path)."""
+        base = self.probability(features)
+        drops = {}
+        for index, name in enumerate(self.names):
+            changed = features.copy()
+            changed[index] = self.reference[index]
+            drops[name] = base - self.probability(changed)
+        return max(drops, key=drops.__getitem__)
 
 
 @lru_cache(maxsize=4)
 def verifier_model_load(*, path: Path = MODEL_PATH) -> VerifierModel:
-    data = json.loads(path.read_text())
-    return verifier_model_from(data=data)
+    return verifier_model_from(data=json.loads(path.read_text()))
 
 
 def verifier_model_from(*, data: Mapping) -> VerifierModel:
+    trees = data["trees"]
     return VerifierModel(
-        mean=np.asarray(data["mean"], dtype=np.float32),
-        scale=np.asarray(data["scale"], dtype=np.float32),
-        coef=np.asarray(data["coef"], dtype=np.float32),
-        intercept=float(data["intercept"]),
+        roots=np.asarray(trees["roots"], dtype=np.int64),
+        feature=np.asarray(trees["feature"], dtype=np.int64),
+        threshold=np.asarray(trees["threshold"], dtype=np.float64),
+        left=np.asarray(trees["left"], dtype=np.int64),
+        right=np.asarray(trees["right"], dtype=np.int64),
+        value=np.asarray(trees["value"], dtype=np.float64),
+        baseline=float(data["baseline"]),
         cutoff=float(data["cutoff"]),
         names=tuple(data["names"]),
+        reference=np.asarray(data["reference"], dtype=np.float32),
         meta=dict(data.get("meta", {})),
     )
+
+
+def trees_export(*, classifier: object) -> tuple[dict, float]:
+    """A fitted scikit-learn HistGradientBoostingClassifier (binary) as flat node lists."""
+    roots, feature, threshold, left, right, value = [], [], [], [], [], []
+    for (predictor,) in classifier._predictors:  # noqa: SLF001 - no public tree accessor
+        offset = len(feature)
+        roots.append(offset)
+        for node in predictor.nodes:
+            leaf = bool(node["is_leaf"])
+            feature.append(-1 if leaf else int(node["feature_idx"]))
+            threshold.append(float(f"{node['num_threshold']:.9g}"))
+            left.append(0 if leaf else offset + int(node["left"]))
+            right.append(0 if leaf else offset + int(node["right"]))
+            value.append(float(f"{node['value']:.7g}") if leaf else 0.0)
+    trees = {"roots": roots, "feature": feature, "threshold": threshold, "left": left,
+             "right": right, "value": value}  # fmt: skip
+    return trees, float(classifier._baseline_prediction.ravel()[0])  # noqa: SLF001
 
 
 def word_vectors_get(*, words: Sequence[str]) -> dict[str, np.ndarray]:

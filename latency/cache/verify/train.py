@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from latency.cache.verify.features import SCALAR_NAMES, alignment_vector_words, pair_features
-from latency.cache.verify.model import MODEL_PATH
+from latency.cache.verify.model import MODEL_PATH, trees_export
 from latency.cache.verify.rules import rules_check
 from latency.cache.verify.verifier import HARD_RULES, template_parts
 
@@ -28,7 +28,9 @@ DEFAULT_FILES = (
     Path("/work/shared/data/cache_dev_pairs.jsonl"),
 )
 FOLDS = 5
-REGULARISATION_C = 0.1  # chosen by the same k-fold (0.03-1 tried): the best held-out hit rate
+# Tried on the same folds: logistic regression over these features and the 768 embedding
+# products held out 21-24% hits at 2% false hits; these trees over the scalar features 34%.
+TREES = {"max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15}
 CHAT_WEIGHT = 5.0  # chat pairs are few and the kind the cache serves: they count five times
 TARGET_FALSE_HIT_RATE = 0.02  # the cut-off aims below the 2.5% target, for unseen pairs
 
@@ -91,13 +93,10 @@ def training_set_build(*, rows: Sequence[dict]) -> TrainingSet:
 
 
 def model_fit(*, features: np.ndarray, labels: np.ndarray, weights: np.ndarray, seed: int):
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
-    mean = features.mean(axis=0)
-    scale = np.where(features.std(axis=0) > 1e-6, features.std(axis=0), 1.0)
-    model = LogisticRegression(C=REGULARISATION_C, max_iter=3000, random_state=seed)
-    model.fit((features - mean) / scale, labels, sample_weight=weights)
-    return mean, scale, model.coef_[0], float(model.intercept_[0])
+    model = HistGradientBoostingClassifier(**TREES, random_state=seed)
+    return model.fit(features, labels, sample_weight=weights)
 
 
 def folds_predict(*, data: TrainingSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,12 +108,11 @@ def folds_predict(*, data: TrainingSet, seed: int) -> tuple[np.ndarray, np.ndarr
     probabilities = np.zeros(len(strata))
     splitter = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     for fold, (train, test) in enumerate(splitter.split(data.features, strata)):
-        mean, scale, coef, intercept = model_fit(
+        model = model_fit(
             features=data.features[train], labels=data.labels[train],
             weights=_weights(data, train), seed=seed,
         )  # fmt: skip
-        z = ((data.features[test] - mean) / scale) @ coef + intercept
-        probabilities[test] = 1 / (1 + np.exp(-z))
+        probabilities[test] = model.predict_proba(data.features[test])[:, 1]
         folds[test] = fold
     return probabilities, folds
 
@@ -200,21 +198,23 @@ def main(argv: Sequence[str]) -> int:
     eligible = (data.cosine >= gate) & ~data.refused
     cutoff = cutoff_choose(probabilities=probabilities, labels=data.labels, eligible=eligible)
     everything = np.arange(len(data.labels))
-    mean, scale, coef, intercept = model_fit(
+    model = model_fit(
         features=data.features, labels=data.labels, weights=_weights(data, everything),
         seed=args.seed,
     )  # fmt: skip
+    trees, baseline = trees_export(classifier=model)
     meta = {
         "command": "python -m latency.cache.verify.train " + " ".join(argv),
         "files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in args.files},
-        "seed": args.seed, "C": REGULARISATION_C, "chat_weight": CHAT_WEIGHT, "gate": gate,
+        "seed": args.seed, "trees": TREES, "chat_weight": CHAT_WEIGHT, "gate": gate,
         "held_out": held_out, "fold_cutoffs": cutoffs,
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "names": list(SCALAR_NAMES), "cutoff": cutoff, "intercept": round(intercept, 6),
-        "mean": _rounded(mean), "scale": _rounded(scale), "coef": _rounded(coef), "meta": meta,
-    }, indent=1) + "\n")  # fmt: skip
+        "names": list(SCALAR_NAMES), "cutoff": cutoff, "baseline": baseline,
+        "reference": _rounded(np.median(data.features[~data.labels], axis=0)), "meta": meta,
+        "trees": trees,
+    }) + "\n")  # fmt: skip
     print(f"\nwrote {args.out} (cut-off {cutoff}); last line: held-out totals")
     print(json.dumps({"cutoff": cutoff, **held_out["all"]}))
     return 0
