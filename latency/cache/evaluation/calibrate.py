@@ -27,6 +27,7 @@ class CachePair:
     cached: str
     asked: str
     same: bool
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,13 @@ class CacheRates:
 
 def pairs_load(*, path: Path) -> list[CachePair]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [CachePair(cached=row["a"], asked=row["b"], same=bool(row["same"])) for row in rows]
+    return [
+        CachePair(
+            cached=row["a"], asked=row["b"], same=bool(row["same"]),
+            source=str(row.get("source", path.name)),
+        )  # fmt: skip
+        for row in rows
+    ]
 
 
 def pairs_vectors(*, pairs: Sequence[CachePair]) -> dict[str, np.ndarray]:

@@ -90,6 +90,7 @@ early earliest | late latest
 old oldest | new newest
 old | young
 yesterday | tomorrow
+today now current | yesterday tomorrow
 past | future
 previous | next
 last | next
