@@ -140,7 +140,7 @@ class StrategySettings(models.Model):
     exact_cache = models.BooleanField(default=True)
     semantic_cache = models.BooleanField(default=True)
     # Calibrated by cache_eval; the verifier's DEFAULT_THRESHOLD (a test keeps the two equal).
-    semantic_threshold = models.FloatField(default=0.74)
+    semantic_threshold = models.FloatField(default=0.70)
     semantic_verify = models.BooleanField(default=True)
     cache_ttl_seconds = models.PositiveIntegerField(default=24 * 3600)
     cache_max_entries = models.PositiveIntegerField(default=100_000)

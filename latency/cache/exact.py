@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 import weakref
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from django.conf import settings
@@ -57,7 +57,7 @@ async def exact_remember(
     client = _redis()
     if client is not None:
         key = exact_key(scope_key=scope.key, normalized=normalized)
-        await client.set(key, json.dumps(asdict(candidate)), ex=ttl_s)
+        await client.set(key, json.dumps(asdict(replace(candidate, embedding=None))), ex=ttl_s)
 
 
 def exact_forget(*, keys: list[tuple[str, str]]) -> None:

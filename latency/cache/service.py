@@ -21,7 +21,7 @@ from latency.cache.store import (
     cache_semantic_candidates,
     cache_store,
 )
-from latency.cache.verify.verifier import cache_hit_verify
+from latency.cache.verify.verifier import cache_hit_verify_async
 from latency.core.background import background_spawn
 from latency.embeddings.service import query_embed, query_embed_ready
 from latency.models import CacheEntry, StrategySettings
@@ -77,11 +77,13 @@ async def cache_lookup(
             if candidate.similarity < settings.semantic_threshold:
                 continue
             if settings.semantic_verify:
-                verdict = cache_hit_verify(
+                verdict = await cache_hit_verify_async(
                     query=query,
                     candidate=candidate.query,
                     similarity=candidate.similarity,
                     threshold=settings.semantic_threshold,
+                    query_embedding=lookup.embedding,
+                    candidate_embedding=candidate.embedding,
                 )
                 if not verdict.ok:
                     trace.set(cache_note=f"rejected ({verdict.reason}): {verdict.detail}"[:200])

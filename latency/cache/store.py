@@ -6,7 +6,7 @@ scope filter that matches few rows still returns its nearest neighbours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -28,6 +28,8 @@ class CacheCandidate:
     response: str
     model: str
     similarity: float
+    # The stored question's vector (semantic lookups only), for the verifier's model.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 async def cache_exact_get(*, scope: CacheScope, normalized: str) -> CacheCandidate | None:
@@ -61,13 +63,15 @@ scope_size AS (
     ) capped
 )
 SELECT * FROM (
-    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity
+    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity,
+        embedding::text AS embedding
     FROM latency_cacheentry WHERE scope_key = %(scope)s AND expires_at > now()
     ORDER BY (embedding <=> (SELECT v FROM asked)) + 0 LIMIT %(limit)s
 ) exact WHERE (SELECT n FROM scope_size) < %(cap)s
 UNION ALL
 SELECT * FROM (
-    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity
+    SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity,
+        embedding::text AS embedding
     FROM latency_cacheentry WHERE scope_key = %(scope)s AND expires_at > now()
     ORDER BY embedding <=> (SELECT v FROM asked) LIMIT %(limit)s
 ) graph WHERE (SELECT n FROM scope_size) >= %(cap)s
@@ -99,7 +103,15 @@ async def cache_semantic_candidates(
     rows = await async_fetchall(SEMANTIC_SQL, params, settings=other)
     # Relaxed iterative scans may return neighbours slightly out of order.
     rows.sort(key=lambda row: -row[4])
-    return [CacheCandidate(*row[:4], similarity=float(row[4])) for row in rows]
+    return [
+        CacheCandidate(*row[:4], similarity=float(row[4]), embedding=_vector_parse(row[5]))
+        for row in rows
+    ]
+
+
+def _vector_parse(text: str) -> np.ndarray:
+    """pgvector's text form, '[0.1,0.2,...]': this connection has no vector adapter."""
+    return np.array(text[1:-1].split(","), dtype=np.float32)
 
 
 @database_sync_to_async

@@ -25,6 +25,7 @@ class PairOutcome:
     tier: str
     similarity: float | None
     note: str
+    reason: str = ""  # the verdict's code, or "hit" / "exact"
 
     @property
     def correct(self) -> bool:
@@ -60,6 +61,7 @@ async def pairs_evaluate(
                     tier=lookup.hit.tier if lookup.hit else "miss",
                     similarity=lookup.best_similarity,
                     note=str(trace.values.get("cache_note", "")),
+                    reason=_reason_of(lookup, str(trace.values.get("cache_note", ""))),
                 )
             )
             if on_progress:
@@ -67,6 +69,43 @@ async def pairs_evaluate(
     finally:
         await CacheEntry.objects.filter(scope_key__in=scope_keys).adelete()
     return outcomes
+
+
+def _reason_of(lookup: object, note: str) -> str:
+    if lookup.hit is not None:
+        return lookup.hit.tier
+    if note.startswith("rejected ("):
+        return note[len("rejected (") :].split(")")[0]
+    return "similarity"
+
+
+def rates_by_source(*, outcomes: Sequence[PairOutcome], threshold: float) -> dict[str, CacheRates]:
+    sources = sorted({o.pair.source for o in outcomes})
+    table = {
+        source: rates_of(outcomes=[o for o in outcomes if o.pair.source == source],
+                         threshold=threshold)  # fmt: skip
+        for source in sources
+    }
+    table["all"] = rates_of(outcomes=outcomes, threshold=threshold)
+    return table
+
+
+def false_hits_explain(*, outcomes: Sequence[PairOutcome]) -> list[tuple[PairOutcome, str]]:
+    """Each false hit with its class: the rules' codes the model overrode, or (none fired)
+    the feature that pushed it through."""
+    from latency.cache.evaluation.calibrate import pairs_judge
+
+    wrong = [o for o in outcomes if o.served and not o.pair.same]
+    judgements = pairs_judge(pairs=[o.pair for o in wrong])
+    explained = []
+    for outcome, judgement in zip(wrong, judgements, strict=True):
+        if outcome.tier == "exact":
+            explained.append((outcome, "exact repeat (normalised text)"))
+            continue
+        soft = [code for code in judgement.codes if code != "wording"]
+        label = f"model overrode {'+'.join(soft)}" if soft else "no rule fired"
+        explained.append((outcome, f"{label}; leading feature {judgement.leading_feature}"))
+    return explained
 
 
 def rates_of(*, outcomes: Sequence[PairOutcome], threshold: float) -> CacheRates:
@@ -79,15 +118,19 @@ def threshold_sweep(
     *, outcomes: Sequence[PairOutcome], thresholds: Sequence[float], verified: bool
 ) -> list[CacheRates]:
     """What the same pairs would give at other thresholds (similarities as measured here)."""
+    from latency.cache.evaluation.calibrate import pairs_judge
+
     pairs = [o.pair for o in outcomes]
     similarities = [o.similarity if o.similarity is not None else -1.0 for o in outcomes]
+    judgements = pairs_judge(pairs=pairs) if verified else None
     return [
         rates_measure(
             pairs=pairs,
             served=pairs_served(
-                pairs=pairs, similarities=similarities, threshold=t, verified=verified
+                pairs=pairs, similarities=similarities, threshold=t, verified=verified,
+                judgements=judgements,
             ),
             threshold=t,
         )
         for t in thresholds
-    ]
+    ]  # fmt: skip

@@ -27,7 +27,10 @@ STOPWORDS = frozenset(
 )
 
 # Words that flip a statement. "without" is an opposite of "with" instead.
-NEGATIONS = frozenset("not no never none nothing nobody nowhere neither nor cannot".split())
+# "non" stands alone once "non-leap" is split at its hyphen: a negating prefix as a particle.
+NEGATIONS = frozenset(
+    "not no never none nothing nobody nowhere neither nor cannot non".split()
+)
 
 # Opposites, one group a line: any word left of "|" is the opposite of any word right of it,
 # and words on the same side stand in for each other ("reduce"/"lower"). Compared in all
@@ -43,6 +46,15 @@ add insert create install attach include append | remove delete drop uninstall d
 add create build | destroy erase
 open start begin launch | close stop end finish quit terminate
 buy purchase | sell
+eat drink consume take use | avoid skip quit
+start begin | stop quit
+accept | refuse
+remember | forget
+attack | defend
+borrow | repay
+find | lose
+love | hate
+include | exclude
 win gain | lose
 up | down
 in | out
@@ -78,6 +90,7 @@ early earliest | late latest
 old oldest | new newest
 old | young
 yesterday | tomorrow
+today now current | yesterday tomorrow
 past | future
 previous | next
 last | next

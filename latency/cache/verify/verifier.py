@@ -1,265 +1,167 @@
 """Verify a semantic-cache hit beyond cosine: turn away look-alike questions with other answers.
 
-Each check aims at one known false-hit class and names itself in the verdict (badge tooltip,
-request trace). Pure and fast: string work only, the similarity comes from the caller.
+Three layers, cheapest first: a shared template that dominates both texts is refused; the
+precise rules (negation, opposite, number, order) refuse on their own; everything else is the
+learned model's call (`model.py`), which also sees the rules' softer codes as features. Each
+verdict names a stable reason code (badge tooltip, request trace, `cache_eval --report`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import asyncio
+import re
+from dataclasses import dataclass, field
 
-from latency.cache.verify import lexicon
-from latency.cache.verify.terms import Terms, terms_parse
-from latency.cache.verify.words import (
-    word_base_forms,
-    words_interchangeable,
-    words_match,
-    words_opposite,
-)
+import numpy as np
 
-# The middle of the thresholds that meet both targets on the dev pairs (leave-one-out picks
-# 0.72-0.74): `python -m latency.cache.evaluation.calibrate tests/cache/dev_pairs.jsonl`.
-DEFAULT_THRESHOLD = 0.74
-# Questions whose content words differ ("pause" vs "put on hold") must be this much more
-# similar than ones that differ only in phrasing: the words may be synonyms, or not.
-WORDING_MARGIN = 0.05
-# One content word swapped in place ("cats"/"dogs", "iron"/"gold") changes the question unless
-# the embedding all but says the two are one question (a synonym: "signs"/"symptoms").
-TERM_SIMILARITY = 0.95
+from latency.cache.verify.features import alignment_vector_words, pair_features
+from latency.cache.verify.model import VerifierModel, verifier_model_load, word_vectors_get
+from latency.cache.verify.rules import RuleReport, Verdict, rules_check
+
+# The cosine a candidate needs before the model is asked: a cheap gate, not the decision.
+# Chosen on held-out folds (`python -m latency.cache.verify.train` prints the sweep): below
+# it the model served almost nothing right, above it the hit rate fell with no gain.
+DEFAULT_THRESHOLD = 0.70
+# Rules precise enough to refuse alone: on the dev pairs they almost never fire on a paraphrase.
+HARD_RULES = ("negation", "opposite", "number", "order")
+# A shared prefix/suffix this long (words) is a template (system prompt, few-shot block pasted
+# into the message): its embedding says "same template", not "same question", so the parts
+# that differ are judged on their own. News sentences that differ in a word or two (MRPC) share
+# 10-30 words; a system prompt or few-shot block is longer.
+TEMPLATE_MIN_WORDS = 40
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Whether a cached answer may be served; `reason` is a stable code, `detail` says why.
+class PairJudgement:
+    """A verdict with what led to it: rule codes that fired, the model's probability, and the
+    feature that pushed hardest towards serving (what let a false hit through)."""
 
-    Codes: ok, similarity, negation, opposite, number, unit, order, question_type, entity,
-    term, wording.
+    verdict: Verdict
+    codes: tuple[str, ...] = ()
+    probability: float | None = None
+    leading_feature: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def cache_hit_verify(
+    *,
+    query: str,
+    candidate: str,
+    similarity: float,
+    threshold: float,
+    query_embedding: np.ndarray | None = None,
+    candidate_embedding: np.ndarray | None = None,
+) -> Verdict:
+    """Decide whether the answer cached for `candidate` may answer `query`.
+
+    The embeddings are the lookup's (the asked question's, and CacheEntry.embedding); when
+    missing they are encoded here, which blocks: from async code use `cache_hit_verify_async`.
     """
-
-    ok: bool
-    reason: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class _Alignment:
-    asked: Terms
-    cached: Terms
-    pairs: tuple[tuple[int, int], ...]  # content tokens found in both (query, cached)
-    asked_only: tuple[int, ...]  # content tokens of the query with no counterpart
-    cached_only: tuple[int, ...]
-    asked_extra: tuple[str, ...]  # any token, function words too, found on one side only
-    cached_extra: tuple[str, ...]
+    return cache_hit_judge(
+        query=query, candidate=candidate, similarity=similarity, threshold=threshold,
+        query_embedding=query_embedding, candidate_embedding=candidate_embedding,
+    ).verdict  # fmt: skip
 
 
-def cache_hit_verify(*, query: str, candidate: str, similarity: float, threshold: float) -> Verdict:
-    """Decide whether the answer cached for `candidate` may answer `query`."""
+async def cache_hit_verify_async(**kwargs: object) -> Verdict:
+    """`cache_hit_verify` on the embedding thread: it may encode words, and it keeps the
+    model's first load and the numpy work off the event loop."""
+    from latency.embeddings.local import embedding_submit
+
+    return await asyncio.wrap_future(embedding_submit(lambda: cache_hit_verify(**kwargs)))
+
+
+def cache_hit_judge(
+    *,
+    query: str,
+    candidate: str,
+    similarity: float,
+    threshold: float,
+    query_embedding: np.ndarray | None = None,
+    candidate_embedding: np.ndarray | None = None,
+    model: VerifierModel | None = None,
+) -> PairJudgement:
     if similarity < threshold:
-        return Verdict(False, "similarity", f"similarity {similarity:.2f} < {threshold:.2f}")
-    alignment = _align(terms_parse(text=query), terms_parse(text=candidate))
-    for check in _CHECKS:
-        verdict = check(alignment)
-        if verdict is not None:
-            return verdict
-    if similarity < TERM_SIMILARITY and (verdict := _term(alignment)) is not None:
-        return verdict
-    changed = _surfaces(alignment.asked, alignment.asked_only) + _surfaces(
-        alignment.cached, alignment.cached_only
+        detail = f"similarity {similarity:.2f} < {threshold:.2f}"
+        return PairJudgement(Verdict(False, "similarity", detail))
+    if (parts := template_parts(query, candidate)) is not None:
+        return _template_judge(parts, threshold=threshold, model=model)
+    report = rules_check(query=query, candidate=candidate)
+    codes = tuple(verdict.reason for verdict in report.fired)
+    for verdict in report.fired:
+        if verdict.reason in HARD_RULES:
+            return PairJudgement(verdict, codes=codes)
+    if query_embedding is None or candidate_embedding is None:
+        from latency.embeddings.local import embeddings_encode
+
+        query_embedding, candidate_embedding = embeddings_encode(texts=[query, candidate])
+    model = model or verifier_model_load()
+    features = report_features(
+        report=report, query_embedding=query_embedding, candidate_embedding=candidate_embedding
     )
-    needed = threshold + WORDING_MARGIN
-    if changed and similarity < needed:
-        words = ", ".join(f"'{word}'" for word in changed[:4])
-        return Verdict(False, "wording", f"words differ ({words}): needs similarity {needed:.2f}")
-    return Verdict(True, "ok", f"similarity {similarity:.2f}")
+    probability = model.probability(features)
+    leading = model.leading_feature(features)
+    if probability < model.cutoff:
+        soft = [verdict for verdict in report.fired if verdict.reason != "wording"]
+        why = f"model p={probability:.2f} < {model.cutoff:.2f}"
+        detail = f"{soft[0].detail}; {why}" if soft else why
+        verdict = Verdict(False, soft[0].reason if soft else "model", detail)
+        return PairJudgement(verdict, codes, probability, leading)
+    detail = f"similarity {similarity:.2f}, model p={probability:.2f}"
+    return PairJudgement(Verdict(True, "ok", detail), codes, probability, leading)
 
 
-def _surfaces(terms: Terms, indexes: Iterable[int]) -> list[str]:
-    return [terms.tokens[i].surface for i in indexes]
+def report_features(
+    *, report: RuleReport, query_embedding: np.ndarray, candidate_embedding: np.ndarray
+) -> np.ndarray:
+    words = alignment_vector_words(alignment=report.alignment)
+    return pair_features(
+        report=report, query_embedding=query_embedding, candidate_embedding=candidate_embedding,
+        word_vectors=word_vectors_get(words=words) if words else {},
+    )  # fmt: skip
 
 
-def _align(asked: Terms, cached: Terms) -> _Alignment:
-    pairs, asked_only, cached_only = _match(asked, asked.content, cached, cached.content)
-    asked_only, cached_only = _acronyms_expand(asked, asked_only, cached, cached_only)
-    cached_only, asked_only = _acronyms_expand(cached, cached_only, asked, asked_only)
-    everything = (asked, range(len(asked.tokens)), cached, range(len(cached.tokens)))
-    _, asked_extra, cached_extra = _match(*everything)
-    return _Alignment(
-        asked=asked,
-        cached=cached,
-        pairs=tuple(sorted(pairs)),
-        asked_only=tuple(asked_only),
-        cached_only=tuple(cached_only),
-        asked_extra=tuple(asked.tokens[i].text for i in asked_extra),
-        cached_extra=tuple(cached.tokens[i].text for i in cached_extra),
+def template_parts(query: str, candidate: str) -> tuple[str, str] | None:
+    """What two texts ask when they share a long prefix or suffix (a template) and differ
+    between them; None when they share no template, or are the same words."""
+    asked, cached = _WORD.findall(query.casefold()), _WORD.findall(candidate.casefold())
+    shortest = min(len(asked), len(cached))
+    prefix = 0
+    while prefix < shortest and asked[prefix] == cached[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < shortest - prefix and asked[-1 - suffix] == cached[-1 - suffix]:
+        suffix += 1
+    if prefix + suffix < TEMPLATE_MIN_WORDS or len(asked) == len(cached) == prefix + suffix:
+        return None
+    return (
+        " ".join(asked[prefix : len(asked) - suffix]),
+        " ".join(cached[prefix : len(cached) - suffix]),
     )
 
 
-def _acronyms_expand(
-    terms: Terms, unmatched: list[int], other: Terms, other_unmatched: list[int]
-) -> tuple[list[int], list[int]]:
-    """Drop an acronym and the words it stands for from both sides: "US" = "United States"."""
-    for index, token in enumerate(terms.tokens):
-        acronym = token.surface  # "US" is also a stopword: look beyond the content words
-        if not (2 <= len(acronym) <= 5 and acronym.isalpha() and acronym.isupper()):
-            continue
-        words = [i for i in other.content if i in other_unmatched]
-        for start in range(len(words) - len(acronym) + 1):
-            run = words[start : start + len(acronym)]
-            if "".join(other.tokens[i].text[0] for i in run) == token.text:
-                unmatched = [i for i in unmatched if i != index]
-                other_unmatched = [i for i in other_unmatched if i not in run]
-                break
-    return unmatched, other_unmatched
+def _template_judge(
+    parts: tuple[str, str], *, threshold: float, model: VerifierModel | None
+) -> PairJudgement:
+    """Judge the differing parts as the questions, with their own embeddings: the template's
+    words would otherwise make any two requests look alike (and past the model's 256-token
+    window the question is not even in the embedding)."""
+    from latency.embeddings.local import embeddings_encode
 
-
-def _match(
-    first: Terms, first_indexes: Iterable[int], second: Terms, second_indexes: Iterable[int]
-) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Pair tokens one to one: exact spellings first, then other forms of the same word."""
-    free = list(second_indexes)
-    pairs: list[tuple[int, int]] = []
-    unmatched = list(first_indexes)
-    for exact in (True, False):
-        pending, unmatched = unmatched, []
-        for i in pending:
-            word = first.tokens[i]
-            for j in free:
-                other = second.tokens[j]
-                same = word.text == other.text or (
-                    not exact
-                    and word.number is None
-                    and other.number is None
-                    and words_match(word.text, other.text, typo=not (word.entity or other.entity))
-                )
-                if same:
-                    pairs.append((i, j))
-                    free.remove(j)
-                    break
-            else:
-                unmatched.append(i)
-    return pairs, unmatched, free
-
-
-def _negation(alignment: _Alignment) -> Verdict | None:
-    if alignment.asked.negations == alignment.cached.negations:
-        return None
-    negated = [w for w in alignment.asked_extra + alignment.cached_extra if w in lexicon.NEGATIONS]
-    word = negated[0] if negated else "not"
-    return Verdict(False, "negation", f"only one of the questions is negated ('{word}')")
-
-
-def _opposite(alignment: _Alignment) -> Verdict | None:
-    for word in alignment.asked_extra:
-        for other in alignment.cached_extra:
-            if words_opposite(word, other):
-                return Verdict(False, "opposite", f"'{word}' vs '{other}'")
-    return None
-
-
-def _number(alignment: _Alignment) -> Verdict | None:
-    asked, cached = alignment.asked.numbers, alignment.cached.numbers
-    if Counter(asked) == Counter(cached):
-        if asked != cached:
-            return Verdict(False, "order", f"the same numbers in another order ({' '.join(asked)})")
-        return None
-    # "one week" is "a week": a lone 1 does not make two questions differ.
-    asked_counts = Counter(n for n in asked if n != "1")
-    cached_counts = Counter(n for n in cached if n != "1")
-    if asked_counts == cached_counts:
-        return None
-    only_asked = " ".join(sorted((asked_counts - cached_counts).elements())) or "none"
-    only_cached = " ".join(sorted((cached_counts - asked_counts).elements())) or "none"
-    return Verdict(False, "number", f"numbers differ: {only_asked} vs {only_cached}")
-
-
-def _unit(alignment: _Alignment) -> Verdict | None:
-    def units(terms: Terms, indexes: tuple[int, ...]) -> list[str]:
-        words = [terms.tokens[i].text for i in indexes]
-        return [w for w in words if word_base_forms(w) & lexicon.QUANTITY_WORDS]
-
-    asked = units(alignment.asked, alignment.asked_only)
-    cached = units(alignment.cached, alignment.cached_only)
-    if asked and cached:
-        return Verdict(False, "unit", f"'{asked[0]}' vs '{cached[0]}'")
-    return None
-
-
-def _direction(alignment: _Alignment) -> Verdict | None:
-    """ "from A to B" vs "from B to A", "A faster than B" vs "B faster than A"."""
-    asked_words = [token.text for token in alignment.asked.tokens]
-    cached_words = [token.text for token in alignment.cached.tokens]
-    for marker in lexicon.DIRECTION_MARKERS:
-        if marker not in asked_words or marker not in cached_words:
-            continue
-        asked_at, cached_at = asked_words.index(marker), cached_words.index(marker)
-        later = [asked_words[i] for i, j in alignment.pairs if i < asked_at and j > cached_at]
-        earlier = [asked_words[i] for i, j in alignment.pairs if i > asked_at and j < cached_at]
-        if later and earlier:
-            detail = f"'{later[0]}' and '{earlier[0]}' swap sides of '{marker}'"
-            return Verdict(False, "order", detail)
-    return None
-
-
-def _question_type(alignment: _Alignment) -> Verdict | None:
-    asked, cached = alignment.asked.question_type, alignment.cached.question_type
-    if asked and cached and asked != cached and {asked, cached} != {"manner", "yes_no"}:
-        return Verdict(False, "question_type", f"asks for {asked} vs {cached}")
-    return None
-
-
-def _entity(alignment: _Alignment) -> Verdict | None:
-    asked = [
-        t.surface for t in (alignment.asked.tokens[i] for i in alignment.asked_only) if t.entity
-    ]
-    cached = [
-        t.surface for t in (alignment.cached.tokens[i] for i in alignment.cached_only) if t.entity
-    ]
-    if asked and cached:
-        return Verdict(False, "entity", f"'{asked[0]}' vs '{cached[0]}'")
-    if asked or cached:
-        return Verdict(False, "entity", f"only one names '{(asked or cached)[0]}'")
-    return None
-
-
-def _term(alignment: _Alignment) -> Verdict | None:
-    """Words swapped in place in the same frame: "calories in an egg" / "in an avocado", or
-    "make cold brew coffee" / "make iced coffee". Two-word swaps only inside the frame."""
-    asked_run = _run_in(alignment.asked.content, alignment.asked_only)
-    cached_run = _run_in(alignment.cached.content, alignment.cached_only)
-    if asked_run is None or cached_run is None or asked_run[0] != cached_run[0]:
-        return None
-    if [j for _, j in alignment.pairs] != sorted(j for _, j in alignment.pairs):
-        return None
-    asked_words = [alignment.asked.tokens[i] for i in alignment.asked_only]
-    cached_words = [alignment.cached.tokens[i] for i in alignment.cached_only]
-    if len(asked_words) == len(cached_words) == 1:
-        if words_interchangeable(asked_words[0].text, cached_words[0].text):
-            return None
-    elif not (asked_run[0] > 0 and asked_run[1] < len(alignment.asked.content) - 1):
-        return None  # a longer swap at the edge is usually a rephrased verb: "check"/"see"
-    asked_text = " ".join(token.surface for token in asked_words)
-    cached_text = " ".join(token.surface for token in cached_words)
-    return Verdict(False, "term", f"'{asked_text}' vs '{cached_text}'")
-
-
-def _run_in(content: tuple[int, ...], unmatched: tuple[int, ...]) -> tuple[int, int] | None:
-    """Where the unmatched words sit in the content words, if they are 1-2 words in a row."""
-    if not 1 <= len(unmatched) <= 2:
-        return None
-    positions = sorted(content.index(i) for i in unmatched)
-    if positions[-1] - positions[0] != len(positions) - 1:
-        return None
-    return positions[0], positions[-1]
-
-
-_CHECKS: tuple[Callable[[_Alignment], Verdict | None], ...] = (
-    _negation,
-    _opposite,
-    _number,
-    _unit,
-    _direction,
-    _question_type,
-    _entity,
-)
+    asked, cached = parts
+    if not asked or not cached:
+        detail = f"one text only adds to the shared template ('{(asked or cached)[:40]}')"
+        return PairJudgement(Verdict(False, "template", detail), codes=("template",))
+    asked_vector, cached_vector = embeddings_encode(texts=[asked, cached])
+    judgement = cache_hit_judge(
+        query=asked, candidate=cached, similarity=float(asked_vector @ cached_vector),
+        threshold=threshold, query_embedding=asked_vector, candidate_embedding=cached_vector,
+        model=model,
+    )  # fmt: skip
+    verdict = judgement.verdict
+    if not verdict.ok:
+        detail = f"in a shared template: {verdict.detail}"
+        verdict = Verdict(False, "template", detail)
+    return PairJudgement(verdict, ("template", *judgement.codes), judgement.probability,
+                         judgement.leading_feature)  # fmt: skip

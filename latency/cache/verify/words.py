@@ -87,6 +87,12 @@ def words_opposite(first: str, second: str) -> bool:
     if opposites & word_base_forms(second):
         return True
     for word, other in ((first, second), (second, first)):
+        # "-less" negates by suffix ("sugarless"/"sugar"), and swaps with "-ful" ("careful").
+        stem = other.removesuffix("less")
+        if stem != other and len(stem) >= 3 and (
+            words_match(stem, word, typo=False) or word == stem + "ful"
+        ):
+            return True
         negated = _NEGATING.match(other)
         if negated:
             stem = other[negated.end() :]
