@@ -24,19 +24,20 @@ def pack_messages(*, prompts: Sequence[str]) -> list[dict[str, str]]:
 
 
 def pack_parse(*, reply: str, count: int) -> list[str | None]:
-    """The answer of each of `count` items, None where it is missing or malformed: the headings
-    must run 1, 2, … in order, each once, at the start of a line, with a non-empty answer."""
+    """The answer of each of `count` items, None where it is missing or malformed: the reply
+    starts with a heading, headings rise strictly (else nothing is trusted), each at the start
+    of a line, and an answer is non-empty and ends with the separator before the next."""
     answers: list[str | None] = [None] * count
     matches = list(_HEADING.finditer(reply))
     if not matches or matches[0].start() != 0:
         return answers
     numbers = [int(m.group(1)) for m in matches]
+    if any(later <= earlier for earlier, later in zip(numbers, numbers[1:], strict=False)):
+        return answers  # repeated or out of order: no answer can be trusted to be its item's
     for position, match in enumerate(matches):
         number = numbers[position]
-        if not 1 <= number <= count or numbers.count(number) != 1:
+        if number > count:
             continue
-        if position and numbers[position - 1] >= number:
-            continue  # out of order: the answers around it cannot be trusted to be its own
         end = matches[position + 1].start() if position + 1 < len(matches) else len(reply)
         text = reply[match.end() : end]
         if position + 1 < len(matches):
