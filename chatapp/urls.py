@@ -6,7 +6,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chatapp import health
+from chatapp.api import batches as batches_api
 from chatapp.api import chat as api
+from chatapp.api import files as files_api
+from chatapp.views import batch as batch_views
 from chatapp.views import dashboard as dashboard_views
 from chatapp.views import documents as documents_views
 from chatapp.views import pages as views
@@ -21,6 +24,18 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("v1/chat/completions", api.chat_completions, name="api_chat_completions"),
     path("v1/models", api.models_list, name="api_models"),
+    path("v1/files", files_api.files_view, name="api_files"),
+    path("v1/files/<str:file_id>", files_api.file_view, name="api_file"),
+    path("v1/files/<str:file_id>/content", files_api.file_content, name="api_file_content"),
+    path("v1/batches", batches_api.batches_view, name="api_batches"),
+    path("v1/batches/<str:batch_id>", batches_api.batch_view, name="api_batch"),
+    path("v1/batches/<str:batch_id>/cancel", batches_api.batch_cancel, name="api_batch_cancel"),
+    path("batch/", batch_views.batch_list, name="batch_list"),
+    path("batch/new/", batch_views.batch_create, name="batch_create"),
+    path("batch/<str:uid>/", batch_views.batch_status, name="batch_status"),
+    path("batch/<str:uid>/cancel/", batch_views.batch_cancel_view, name="batch_cancel"),
+    path("batch/<str:uid>/retry/", batch_views.batch_retry_view, name="batch_retry"),
+    path("batch/<str:uid>/results.<str:fmt>", batch_views.batch_download, name="batch_download"),
     path("documents/", documents_views.document_list, name="document_list"),
     path("documents/upload/", documents_views.document_upload_view, name="document_upload"),
     path("documents/<int:document_id>/", documents_views.document_status, name="document_status"),

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def _job(name: str, reviews: list[str] = REVIEWS) -> BatchJob:
     user, _ = await get_user_model().objects.aget_or_create(username=name)
-    parsed = rows_parse(data="\n".join(reviews).encode(), filename="pasted", instruction=INSTRUCTION,
-                        model="gpt-4o-mini")  # fmt: skip
+    data = "\n".join(reviews).encode()
+    parsed = rows_parse(data=data, filename="pasted", instruction=INSTRUCTION, model="gpt-4o-mini")
     return await sync_to_async(job_create)(owner=user, parsed=parsed, source="page")
 
 
