@@ -163,8 +163,8 @@ def job_finalize(*, job_id: int) -> bool:
 
     now = timezone.now()
     with transaction.atomic():
-        job = BatchJob.objects.select_for_update().get(id=job_id)
-        if job.finished:
+        job = BatchJob.objects.select_for_update().filter(id=job_id).first()
+        if job is None or job.finished:
             return False
         items = job.items.all()
         live = items.filter(state=State.RUNNING, lease_until__gt=now)
@@ -187,8 +187,8 @@ def job_finalize(*, job_id: int) -> bool:
             job.status, job.finalizing_at = Status.FINALIZING, now
             job.save(update_fields=["status", "finalizing_at"])
     with transaction.atomic():
-        job = BatchJob.objects.select_for_update().get(id=job_id)
-        if job.status != Status.FINALIZING:
+        job = BatchJob.objects.select_for_update().filter(id=job_id).first()
+        if job is None or job.status != Status.FINALIZING:
             return False
         output, errors = job_files_write(job=job)
         job.output_file, job.error_file, job.status = output, errors, final
