@@ -25,7 +25,7 @@ from latency.batching.priority import ChatPressure, chat_recent_count
 from latency.batching.rate import RateWindows
 from latency.batching.upstream import CallFailed, CallStopped, batch_call
 from latency.cache.scope import CacheScope, cache_scope_build
-from latency.cache.service import cache_lookup, cache_remember
+from latency.cache.service import CacheLookup, cache_lookup, cache_remember
 from latency.core.tokens import tokens_count
 from latency.models import BatchItem, BatchJob, Feature, StrategySettings
 from latency.observability.tracing import TraceRecorder
@@ -51,6 +51,8 @@ class JobRunner:
     pressure: ChatPressure = field(default_factory=ChatPressure)
     stopping: bool = False
     _calls: set[asyncio.Task] = field(default_factory=set)
+    # The cache lookup of each item that missed, kept for storing its answer (one embedding).
+    _lookups: dict[int, CacheLookup] = field(default_factory=dict)
 
     async def run(self) -> str:
         watcher = asyncio.create_task(self._watch())
@@ -140,6 +142,7 @@ class JobRunner:
         ]
         tasks += [self._spawn(self._alone_answer(item)) for item in alone]
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._lookups.clear()
         await database_sync_to_async(metrics.queue_depth_observe)()
 
     def _scope(self, item: BatchItem) -> tuple[CacheScope, str]:
@@ -163,6 +166,7 @@ class JobRunner:
         )
         lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy, trace=trace)
         if lookup.hit is None:
+            self._lookups[item.id] = lookup
             return item
         answer = Answer(text=lookup.hit.candidate.response, model=lookup.hit.candidate.model,
                         from_cache=True)  # fmt: skip
@@ -176,12 +180,9 @@ class JobRunner:
     async def _remember(self, item: BatchItem, text: str) -> None:
         if not self._cache_usable(item) or not text:
             return
-        scope, query = self._scope(item)
-        trace = TraceRecorder(
-            received_at=time.perf_counter(), feature=Feature.BACKGROUND, source="batch"
-        )
-        lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy, trace=trace)
-        if lookup.hit is None:
+        lookup = self._lookups.pop(item.id, None)
+        if lookup is not None:
+            scope, query = self._scope(item)
             await cache_remember(lookup=lookup, query=query, scope=scope, response=text,
                                  model=self.spec.name, settings=self.strategy)  # fmt: skip
 
