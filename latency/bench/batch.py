@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import openai
-from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
 from latency.bench.report import Target, progress, table_print
