@@ -6,6 +6,7 @@ that differ from the one-at-a-time arm."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import tempfile
@@ -95,8 +96,8 @@ def _arm_default(*, reviews: list[str], out: TextIO) -> dict[str, Any]:
     job.refresh_from_db()
     items = list(BatchItem.objects.filter(job=job).order_by("index"))
     settled = sum(1 for i in items if i.state in ("done", "failed"))
-    output = job.output_file.data.tobytes().splitlines() if job.output_file else []
-    ids = [line.split(b'"custom_id": ')[1].split(b",")[0] for line in output]
+    output = bytes(job.output_file.data).splitlines() if job.output_file else []
+    ids = [json.loads(line)["custom_id"] for line in output]
     return {
         "requests": job.upstream_requests, "prompt_tokens": job.prompt_tokens,
         "rate_limited": job.rate_limited, "wall_s": wall, "answers": [i.answer for i in items],
