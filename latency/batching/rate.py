@@ -66,11 +66,14 @@ class RateWindows:
         self, *, endpoint: str, outcome: str, retry_after_s: float | None = None
     ) -> None:
         """outcome: "ok" (grow by 1/limit, about one a window's worth of successes), "rate_limit"
-        (halve, pause for Retry-After), or "error" (no change: the breaker handles failures)."""
+        (halve, pause for Retry-After), "overload" (a timeout or refused connection: shrink by a
+        third), or "error" (no change: a bad request says nothing about load)."""
         window = self.window(endpoint)
         window.in_flight = max(0, window.in_flight - 1)
         if outcome == "ok":
             window.limit = min(float(window.cap), window.limit + 1 / max(window.limit, 1.0))
+        elif outcome == "overload":
+            window.limit = max(1.0, window.limit * 2 / 3)
         elif outcome == "rate_limit":
             window.rate_limited += 1
             window.limit = max(1.0, window.limit / 2)

@@ -37,6 +37,7 @@ from latency.strategies import strategy_settings_get
 Status = BatchJob.Status
 MESSAGE_OVERHEAD = 7  # tokens a chat request adds around one message
 WATCH_S = 0.2
+PACK_TRIALS = 2
 
 
 @dataclass
@@ -53,6 +54,10 @@ class JobRunner:
     _calls: set[asyncio.Task] = field(default_factory=set)
     # The cache lookup of each item that missed, kept for storing its answer (one embedding).
     _lookups: dict[int, CacheLookup] = field(default_factory=dict)
+    # An endpoint that ignores the packing format costs every item twice: after PACK_TRIALS
+    # packed replies with no answer read from them, this run asks items alone.
+    packs_read: int = 0
+    packs_unread: int = 0
 
     async def run(self) -> str:
         watcher = asyncio.create_task(self._watch())
@@ -134,7 +139,8 @@ class JobRunner:
                     Packable(key=item.id, prompt=prompt, tokens=tokens_count(text=prompt))
                 )
         by_id = {item.id: item for item in misses}
-        packs, single = packs_group(items=packable, size=settings.BATCH_PACK_SIZE,
+        size = settings.BATCH_PACK_SIZE if self.packing() else 1
+        packs, single = packs_group(items=packable, size=size,
                                     token_budget=settings.BATCH_PACK_TOKEN_BUDGET)  # fmt: skip
         alone += [by_id[p.key] for p in single]
         tasks = [
@@ -144,6 +150,9 @@ class JobRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lookups.clear()
         await database_sync_to_async(metrics.queue_depth_observe)()
+
+    def packing(self) -> bool:
+        return self.packs_read > 0 or self.packs_unread < PACK_TRIALS
 
     def _scope(self, item: BatchItem) -> tuple[CacheScope, str]:
         messages = item.body["messages"]
@@ -232,6 +241,10 @@ class JobRunner:
             result = None
         else:
             answers = pack_parse(reply=result.text, count=len(pack))
+            if any(answers):
+                self.packs_read += 1
+            else:
+                self.packs_unread += 1
         if result is not None:
             alone_tokens = sum(p.tokens + MESSAGE_OVERHEAD for p in pack)
             await database_sync_to_async(claims.job_usage_add)(

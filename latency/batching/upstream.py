@@ -115,9 +115,10 @@ async def batch_call(
             if error.status_code < 500 and error.status_code not in (408, 409):
                 trace.set(status=RequestTrace.Status.FAILED, error=last)
                 raise CallFailed(last, code=f"http_{error.status_code}") from error
+            outcome = "overload" if error.status_code in (502, 503, 504) else "error"
             await breaker_failure(endpoint=name, reason=f"http_{error.status_code}")
         except (openai.APITimeoutError, openai.APIConnectionError, httpx.HTTPError) as error:
-            last = f"{name}: {type(error).__name__}"
+            outcome, last = "overload", f"{name}: {type(error).__name__}"
             await breaker_failure(endpoint=name, reason="connection")
         finally:
             await windows.release(endpoint=name, outcome=outcome, retry_after_s=retry_after)
