@@ -78,3 +78,37 @@ async def test_cancel_before_run_cancels_every_item() -> None:
     assert job.status == BatchJob.Status.CANCELLED and job.cancelled_at is not None
     assert {i.state for i in await _items(job)} == {"cancelled"}
     assert await job_run(job_id=job.id, worker_id=uuid.uuid4()) == "nothing to do"
+
+
+async def test_past_its_window_unfinished_items_expire_finished_ones_stay() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from latency.batching.jobs import job_finalize
+
+    job = await _job("runner-f", ["x1", "x2", "x3"])
+    first = (await _items(job))[0]
+    await BatchItem.objects.filter(id=first.id).aupdate(state="done", answer="kept")
+    await BatchJob.objects.filter(id=job.id).aupdate(expires_at=timezone.now() - timedelta(1))
+    assert await sync_to_async(job_finalize)(job_id=job.id)
+    job = await BatchJob.objects.select_related("error_file", "output_file").aget(id=job.id)
+    assert job.status == "expired" and job.expired_at is not None
+    assert [i.state for i in await _items(job)] == ["done", "expired", "expired"]
+    errors = bytes(job.error_file.data).decode()
+    assert errors.count("batch_expired") == 2 and b"kept" in bytes(job.output_file.data)
+
+
+async def test_retry_failed_items_runs_them_again() -> None:
+    from latency.batching.jobs import job_finalize, job_retry_failed
+
+    job = await _job("runner-g", ["retry one", "retry two"])
+    await BatchItem.objects.filter(job=job).aupdate(state="failed", error="boom", attempts=3)
+    await sync_to_async(job_finalize)(job_id=job.id)
+    job = await BatchJob.objects.aget(id=job.id)
+    assert job.status == "completed" and job.error_file_id is not None
+    assert await sync_to_async(job_retry_failed)(job=job) == 2
+    await job_run(job_id=job.id, worker_id=uuid.uuid4())
+    job = await BatchJob.objects.aget(id=job.id)
+    assert job.status == "completed" and job.error_file_id is None
+    assert {i.state for i in await _items(job)} == {"done"}
