@@ -20,6 +20,7 @@ class EndpointWindow:
     in_flight: int = 0
     paused_until: float = 0.0  # monotonic time
     rate_limited: int = 0
+    slow_start: bool = True  # +1 a success (doubling a round) until the first sign of overload
 
     def allowed(self, *, share: float) -> int:
         return max(1, math.floor(min(self.limit, self.cap) * share))
@@ -65,16 +66,20 @@ class RateWindows:
     async def release(
         self, *, endpoint: str, outcome: str, retry_after_s: float | None = None
     ) -> None:
-        """outcome: "ok" (grow by 1/limit, about one a window's worth of successes), "rate_limit"
+        """outcome: "ok" (grow by 1/limit, about one a window's worth of successes; by 1 in slow
+        start), "rate_limit"
         (halve, pause for Retry-After), "overload" (a timeout or refused connection: shrink by a
         third), or "error" (no change: a bad request says nothing about load)."""
         window = self.window(endpoint)
         window.in_flight = max(0, window.in_flight - 1)
         if outcome == "ok":
-            window.limit = min(float(window.cap), window.limit + 1 / max(window.limit, 1.0))
+            step = 1.0 if window.slow_start else 1 / max(window.limit, 1.0)
+            window.limit = min(float(window.cap), window.limit + step)
         elif outcome == "overload":
+            window.slow_start = False
             window.limit = max(1.0, window.limit * 2 / 3)
         elif outcome == "rate_limit":
+            window.slow_start = False
             window.rate_limited += 1
             window.limit = max(1.0, window.limit / 2)
             pause = retry_after_s if retry_after_s is not None else 1.0

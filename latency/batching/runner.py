@@ -5,6 +5,7 @@ A watcher polls the job: cancelled, it stops the calls in flight within a second
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from latency.routing.choice import Candidate, route_plan
 from latency.strategies import strategy_settings_get
 
 Status = BatchJob.Status
+logger = logging.getLogger(__name__)
 MESSAGE_OVERHEAD = 7  # tokens a chat request adds around one message
 WATCH_S = 0.2
 PACK_TRIALS = 2
@@ -143,11 +145,23 @@ class JobRunner:
         packs, single = packs_group(items=packable, size=size,
                                     token_budget=settings.BATCH_PACK_TOKEN_BUDGET)  # fmt: skip
         alone += [by_id[p.key] for p in single]
-        tasks = [
+        tasks = [self._spawn(self._alone_answer(item)) for item in alone]
+        if packs and not self.packs_read:
+            # Until a packed reply has been read in this run, try PACK_TRIALS packs first.
+            trials, packs = packs[:PACK_TRIALS], packs[PACK_TRIALS:]
+            await asyncio.gather(
+                *(self._spawn(self._pack_answer([by_id[p.key] for p in pack], pack))
+                  for pack in trials), return_exceptions=True,
+            )  # fmt: skip
+            if not self.packing():
+                tasks += [self._spawn(self._alone_answer(by_id[p.key])) for pk in packs for p in pk]
+                packs = []
+        tasks += [
             self._spawn(self._pack_answer([by_id[p.key] for p in pack], pack)) for pack in packs
         ]
-        tasks += [self._spawn(self._alone_answer(item)) for item in alone]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):  # its items return when their lease runs out
+                logger.error("a batch call failed unexpectedly", exc_info=outcome)
         self._lookups.clear()
         await database_sync_to_async(metrics.queue_depth_observe)()
 

@@ -16,7 +16,7 @@ from latency.models import BatchItem, BatchJob
 from tests.batching.conftest import api_user_make, batch_wait, lines_make, worker_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ITEMS = 240
+ITEMS = 120
 
 
 @pytest.fixture
