@@ -54,8 +54,10 @@ def _create(user, payload: dict, idempotency_key: str | None) -> BatchJob | Json
 
 
 def _shown(job: BatchJob) -> dict:
-    """The batch object; a job past its window is finished first (its unfinished items expire)."""
-    if not job.finished and job.expires_at and timezone.now() >= job.expires_at:
+    """The batch object; a job past its window is finished first (its unfinished items expire),
+    and so is a cancelled one whose worker died (once the items it held are free)."""
+    past = job.expires_at and timezone.now() >= job.expires_at
+    if not job.finished and (past or job.status == BatchJob.Status.CANCELLING):
         job_finalize(job_id=job.id)
     job = BatchJob.objects.select_related("input_file", "output_file", "error_file").get(id=job.id)
     return batch_object(job=job)

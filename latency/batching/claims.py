@@ -37,8 +37,10 @@ def items_claim(
     now = timezone.now()
     with transaction.atomic():
         ids = list(
-            BatchItem.objects.select_for_update(skip_locked=True)
+            BatchItem.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(job_id=job_id, duplicate_of__isnull=True)
+            # Never for a job being cancelled: no new upstream call after a cancel.
+            .filter(job__status__in=[BatchJob.Status.VALIDATING, BatchJob.Status.IN_PROGRESS])
             .filter(Q(state=State.PENDING) | Q(state=State.RUNNING, lease_until__lt=now))
             .order_by("index")
             .values_list("id", flat=True)[:limit]

@@ -293,6 +293,11 @@ async def job_run(*, job_id: int, worker_id: uuid.UUID) -> str:
     job = await BatchJob.objects.filter(id=job_id).afirst()
     if job is None or job.finished:
         return "nothing to do"
+    if job.status == Status.CANCELLING:
+        from latency.batching.jobs import job_finalize
+
+        await database_sync_to_async(job_finalize)(job_id=job.id)
+        return "nothing to do"
     registry = ClientRegistry()
     try:
         strategy = await strategy_settings_get()
