@@ -98,3 +98,18 @@ def batch_wait(client, batch_id: str, *, until: set[str], timeout: float = 120):
         if time.monotonic() > deadline:
             raise AssertionError(f"batch {batch_id} still {batch.status}: {batch}")
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def live_app(test_database_env, simulator) -> Iterator[Child]:  # noqa: ANN001
+    """tests/conftest.py's daphne, without the bfloat16 trial at start and with a longer wait: on
+    two cores shared with other work the trial alone can outlast the usual start-up timeout."""
+    from latency.testing.processes import daphne_start
+
+    child_env = {**test_database_env, "SIMULATOR_URL": simulator.url,
+                 "ALLOWED_HOSTS": "127.0.0.1,localhost", "EMBEDDING_BATCH_BF16": "off"}  # fmt: skip
+    (ROOT / ".data").mkdir(exist_ok=True)
+    app = daphne_start(env=child_env, log_path=ROOT / ".data" / "test-batch-daphne.log",
+                       timeout_s=240)  # fmt: skip
+    yield app
+    app.stop()
