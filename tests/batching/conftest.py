@@ -60,8 +60,10 @@ def worker_env(live_app, test_database_env, simulator) -> dict[str, str]:  # noq
             "EMBEDDING_BATCH_BF16": "off"}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def batch_worker(worker_env) -> Iterator[Child]:  # noqa: ANN001
+    """One worker a test: the flush after a test deletes task rows, and django-tasks' worker
+    exits when the row of the task it is running is gone."""
     worker = worker_start(env=worker_env, name="main")
     yield worker
     worker.stop()
