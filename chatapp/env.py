@@ -66,6 +66,12 @@ ALERT_WEBHOOK_TIMEOUT_S = float(os.environ.get("ALERT_WEBHOOK_TIMEOUT_S", "3"))
 # Documents: the largest file an upload may carry (bytes), 20 MB unless set.
 DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(20 * 1024 * 1024)))
 
+# Batch jobs: the lease of a claimed item (s), items a packed prompt carries, and the cap of the
+# concurrency window per endpoint.
+BATCH_LEASE_SECONDS = float(os.environ.get("BATCH_LEASE_SECONDS", "30"))
+BATCH_PACK_SIZE = int(os.environ.get("BATCH_PACK_SIZE", "15"))
+BATCH_MAX_CONCURRENCY = int(os.environ.get("BATCH_MAX_CONCURRENCY", "16"))
+
 
 def catalog_variables() -> dict[str, str]:
     """What `${NAME}` in the model catalog may refer to: the environment, with the defaults of

@@ -159,7 +159,19 @@ ALERT_WEBHOOK_TIMEOUT_S = env.ALERT_WEBHOOK_TIMEOUT_S
 
 # Background work (document ingestion) runs on django-tasks' database backend: durable rows in
 # PostgreSQL, run by `manage.py documents_worker` (one of the processes `make run` starts).
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "batch"]}
+}
+
+# Batch jobs (latency.batching): run by `manage.py batch_worker` on the "batch" queue.
+BATCH_LEASE_SECONDS = env.BATCH_LEASE_SECONDS  # a claimed item returns to the pool after this
+BATCH_PACK_SIZE = env.BATCH_PACK_SIZE  # items a packed prompt carries at most
+BATCH_PACK_TOKEN_BUDGET = 1500  # prompt tokens a packed prompt carries at most
+BATCH_MAX_CONCURRENCY = env.BATCH_MAX_CONCURRENCY  # upstream calls in flight per endpoint, cap
+BATCH_CHAT_SHARE = 0.25  # of that window while interactive traffic is in flight
+BATCH_TASKS_PER_JOB = 2  # tasks enqueued a job: two workers can share it
+BATCH_MAX_LINES = 50_000
+BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024
 
 # Document uploads: a file over DOCUMENT_MAX_BYTES is refused while it streams in. Files over
 # FILE_UPLOAD_MAX_MEMORY_SIZE spool to a temporary file instead of memory; the other fields of

@@ -479,3 +479,156 @@ class TraceRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.minute:%Y-%m-%d %H:%M} ({self.traces} traces)"
+
+
+class BatchFile(models.Model):
+    """A file of the Batch API: an uploaded input (`batch`) or a job's output or errors; its bytes
+    stay here so any worker on any host can read them."""
+
+    class Purpose(models.TextChoices):
+        BATCH = "batch"
+        OUTPUT = "batch_output"
+        ERRORS = "batch_errors"
+
+    uid = models.CharField(max_length=40, unique=True)  # "file-…", the API's id
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batch_files"
+    )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    filename = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="batchfile_owner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.uid} ({self.filename})"
+
+
+class BatchJob(models.Model):
+    """Background work: many independent requests answered off the request path, made from the
+    /batch/ page or the Batch API; its status is one of OpenAI's eight."""
+
+    class Status(models.TextChoices):
+        VALIDATING = "validating"
+        FAILED = "failed"
+        IN_PROGRESS = "in_progress"
+        FINALIZING = "finalizing"
+        COMPLETED = "completed"
+        EXPIRED = "expired"
+        CANCELLING = "cancelling"
+        CANCELLED = "cancelled"
+
+    class Source(models.TextChoices):
+        PAGE = "page"
+        API = "api"
+
+    uid = models.CharField(max_length=40, unique=True)  # "batch_…", the API's id
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batch_jobs"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.PAGE)
+    name = models.CharField(max_length=200, blank=True)
+    instruction = models.TextField(blank=True)
+    model = models.CharField(max_length=100)
+    endpoint = models.CharField(max_length=100, default="/v1/chat/completions")
+    completion_window = models.CharField(max_length=10, default="24h")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.VALIDATING)
+    input_file = models.ForeignKey(
+        BatchFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    output_file = models.ForeignKey(
+        BatchFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error_file = models.ForeignKey(
+        BatchFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    errors = models.JSONField(null=True, blank=True)  # {"object": "list", "data": [...]}
+    metadata = models.JSONField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    # What the job cost upstream, and what the cache and packing saved (estimated tokens).
+    upstream_requests = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    saved_cache_tokens = models.PositiveBigIntegerField(default=0)
+    saved_packing_tokens = models.BigIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)  # 429s met
+    created_at = models.DateTimeField(auto_now_add=True)
+    in_progress_at = models.DateTimeField(null=True, blank=True)
+    finalizing_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    cancelling_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="batchjob_owner_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                name="batchjob_owner_idempotency_uniq",
+            )  # fmt: skip
+        ]
+
+    def __str__(self) -> str:
+        return self.uid
+
+    @property
+    def finished(self) -> bool:
+        return self.status in {
+            self.Status.FAILED, self.Status.COMPLETED, self.Status.EXPIRED, self.Status.CANCELLED
+        }  # fmt: skip
+
+
+class BatchItem(models.Model):
+    """One request of a job. A worker claims it with a lease (`lease_owner`, `lease_until`);
+    its answer commits in the transaction that ends the lease, so it is answered once."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="items")
+    index = models.PositiveIntegerField()  # its line in the input, from 1
+    custom_id = models.CharField(max_length=255)
+    body = models.JSONField()  # the chat completion request: messages, temperature, ...
+    dedupe_key = models.CharField(max_length=64)
+    # An identical earlier item of the job: this one takes its answer and is never sent.
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="duplicates"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    from_cache = models.BooleanField(default=False)
+    packed = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="batchitem_job_index_uniq")
+        ]
+        indexes = [models.Index(fields=["job", "state", "index"], name="batchitem_claim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}#{self.index}"

@@ -15,6 +15,7 @@ from prometheus_client import (  # noqa: E402
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -52,6 +53,18 @@ HEDGES = Counter("subsecond_hedges", "Requests that sent a hedge.", ["feature", 
 ERRORS = Counter(
     "subsecond_errors", "Failed requests, timeouts apart.", ["feature", "model", "kind"]
 )
+BATCH_ITEMS = Counter(
+    "subsecond_batch_items", "Batch items settled: answered upstream, from the cache, failed.",
+    ["outcome"],
+)  # fmt: skip
+BATCH_UPSTREAM_CALLS = Counter(
+    "subsecond_batch_upstream_calls", "Upstream calls of batch jobs, and the 429s they met.",
+    ["outcome"],
+)  # fmt: skip
+BATCH_QUEUE_DEPTH = Gauge(
+    "subsecond_batch_queue_depth", "Batch items waiting or running, as a worker last counted.",
+    multiprocess_mode="mostrecent",
+)  # fmt: skip
 
 
 def metrics_observe(*, trace: RequestTrace) -> None:

@@ -55,6 +55,8 @@ class Command(BaseCommand):
             ]  # fmt: skip
         # The background worker: document ingestion (django-tasks' database backend).
         commands["worker"] = [python, str(env.BASE_DIR / "manage.py"), "documents_worker"]
+        # Batch jobs, on their own queue: a long job never holds up a document's ingestion.
+        commands["batch"] = [python, str(env.BASE_DIR / "manage.py"), "batch_worker"]
         # Alerts fire even when no dashboard is open.
         commands["alerts"] = [
             python,

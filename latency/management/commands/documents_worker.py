@@ -1,5 +1,5 @@
 """`python manage.py documents_worker`: recover orphaned documents, then run django-tasks'
-database worker (`db_worker`) on every queue. `make run` starts one."""
+database worker (`db_worker`) on the default queue. `make run` starts one."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"recovered documents: queued again {report.requeued}, failed {report.failed}"
             )
-        arguments = ["--queue-name", "*", "--interval", str(interval), "--no-reload"]
+        # The default queue: batch jobs have their own worker (`batch_worker`).
+        arguments = ["--queue-name", "default", "--interval", str(interval), "--no-reload"]
         try:
             call_command("db_worker", *arguments, *(["--batch"] if batch else []))
         finally:

@@ -16,6 +16,7 @@ SCENARIOS = {
     "routing": "latency.bench.routing.run:routing_run",
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
+    "batch": "latency.bench.batch:batch_run",
 }
 
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--rebuild", action="store_true", help="cache: reload the tables")
         parser.add_argument("--parts", default="lookup,seed,e2e,embed,quality", help="cache")
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
+        parser.add_argument("--items", type=int, default=2000, help="batch: items of the job")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         from latency.testing.processes import stop_children_on_sigterm

@@ -1,0 +1,27 @@
+"""Jobs on django-tasks' database backend, queue "batch", run by `manage.py batch_worker`.
+
+Each job gets BATCH_TASKS_PER_JOB tasks: with two workers both share the job (items are claimed
+with SKIP LOCKED); with one, the later task finds nothing left and returns at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from django.conf import settings
+from django_tasks import task
+
+TASK_PATH = "latency.batching.tasks.batch_job_process"
+
+
+@task(queue_name="batch")
+def batch_job_process(*, job_id: int) -> str:
+    from latency.batching.runner import job_run
+
+    return asyncio.run(job_run(job_id=job_id, worker_id=uuid.uuid4()))
+
+
+def batch_job_enqueue(*, job_id: int, tasks: int | None = None) -> None:
+    """Enqueue in the caller's transaction: the task rows commit, or not, with the job."""
+    for _ in range(tasks or settings.BATCH_TASKS_PER_JOB):
+        batch_job_process.enqueue(job_id=job_id)
