@@ -7,6 +7,7 @@ one refresh runs in the background, so only the very first read of a process wai
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,8 @@ class Snapshot(Generic[T]):
             assert self._value is not None
             return self._value
         if time.monotonic() - self._loaded_at >= self._refresh_s and not self._refreshing():
-            self._task = asyncio.create_task(self._refresh_quietly())
+            # A fresh context: the refresh is nobody's request (see core/background.py).
+            self._task = asyncio.create_task(self._refresh_quietly(), context=contextvars.Context())
         return self._value
 
     def forget(self) -> None:

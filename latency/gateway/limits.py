@@ -13,8 +13,8 @@ import math
 import time
 from dataclasses import dataclass, replace
 
+from latency.core.background import background_spawn
 from latency.core.db_async import async_connection
-from latency.gateway.background import background_spawn
 from latency.gateway.redis import gateway_redis
 from latency.gateway.verify import KeyGrant
 
@@ -183,5 +183,5 @@ def rate_tokens_correct(*, grant: KeyGrant, state: RateState, tokens_used: int) 
     the window it was admitted in (off the request path)."""
     delta = int(tokens_used) - state.tokens_admitted
     if state.admitted and delta:
-        background_spawn(work=_correct(grant.key_id, state.window, delta),
+        background_spawn(deadline_s=5.0, work=_correct(grant.key_id, state.window, delta),
                          name=f"rate-correct-{grant.key_id}")  # fmt: skip

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
+from latency.core.background import background_spawn
 from latency.core.db_async import async_connection
-from latency.gateway.background import background_spawn
 
 TOUCH_INTERVAL_S = 60.0
 
@@ -45,4 +45,4 @@ def api_key_touch(*, key_id: int) -> None:
     if last is not None and now - last < TOUCH_INTERVAL_S:
         return
     _touched[key_id] = now
-    background_spawn(work=_touch_write(key_id), name=f"api-key-touch-{key_id}")
+    background_spawn(work=_touch_write(key_id), name=f"api-key-touch-{key_id}", deadline_s=5.0)

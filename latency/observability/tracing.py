@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.db import database_sync_to_async
+
 from latency.core.background import background_spawn, background_wait
 from latency.models import RequestTrace
 from latency.observability.live import trace_published
@@ -77,7 +79,8 @@ async def trace_save(*, recorder: TraceRecorder) -> RequestTrace:
     values = dict(recorder.values)
     if len(values.get("error") or "") > ERROR_MAX_CHARS:
         values["error"] = values["error"][: ERROR_MAX_CHARS - 1] + "…"
-    trace = await RequestTrace.objects.acreate(
+    # Connections closed around the write: it runs after its request, in a shared thread.
+    trace = await database_sync_to_async(RequestTrace.objects.create)(
         uid=recorder.uid,
         user_id=recorder.user_id,
         source=recorder.source,

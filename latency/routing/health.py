@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections import deque
@@ -136,7 +137,8 @@ class Prober:
             idle = task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()
             if due and idle:
                 self._tasks[endpoint.name] = asyncio.create_task(
-                    self.probe(endpoint=endpoint, was_open=until is not None, registry=registry)
+                    self.probe(endpoint=endpoint, was_open=until is not None, registry=registry),
+                    context=contextvars.Context(),  # nobody's request (core/background.py)
                 )
 
     async def probe(

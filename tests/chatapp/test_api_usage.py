@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import AsyncClient
 
-from latency.gateway.background import background_wait
+from latency.core.background import background_wait
 from latency.gateway.keys import api_key_create
 from latency.models import ApiKeyWindow
 

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
+from latency.core.background import background_wait
 from latency.gateway import usage
-from latency.gateway.background import background_wait
 from latency.gateway.keys import api_key_create, api_key_limits_set, api_key_revoke
 from latency.gateway.redis import gateway_redis_close
 from latency.gateway.verify import LOCAL_TTL_S, api_key_verify

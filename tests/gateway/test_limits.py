@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
-from latency.gateway.background import background_wait
+from latency.core.background import background_wait
 from latency.gateway.keys import api_key_create
 from latency.gateway.limits import (
     duration_format,
