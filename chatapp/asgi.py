@@ -1,4 +1,4 @@
-"""ASGI entry: HTTP through Django; websockets through Channels, origin and session checked."""
+"""ASGI entry: HTTP through Django; websockets through Channels, origin (host and port) and session checked."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
+from chatapp.websocket_origin import OriginValidator  # noqa: E402
 from latency.core.tokens import tokens_warm  # noqa: E402
 from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
 
@@ -25,8 +25,6 @@ threading.Thread(target=tokens_warm, name="tokens-warm", daemon=True).start()
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -33,14 +33,22 @@ class Command(BaseCommand):
         if not env.OPENAI_API_KEY:
             port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
+        # daphne through chatapp.serving: requests must arrive within HTTP_BODY_TIMEOUT_S, and an
+        # oversized websocket frame closes with a reason. Handshakes and dead peers are bounded.
         commands["web"] = [
             python,
             "-m",
-            "daphne",
+            "chatapp.serving",
             "-b",
             "127.0.0.1",
             "-p",
             str(env.PORT),
+            "--websocket_connect_timeout",
+            str(env.WEBSOCKET_CONNECT_TIMEOUT_S),
+            "--ping-interval",
+            "20",
+            "--ping-timeout",
+            "30",
             "chatapp.asgi:application",
         ]
         # The background worker: document ingestion (django-tasks' database backend).
