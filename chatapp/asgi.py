@@ -1,4 +1,4 @@
-"""ASGI entry: HTTP through Django; websockets through Channels, origin (host and port) and session checked."""
+"""ASGI entry: HTTP through Django; websockets through Channels, origin and session checked."""
 
 from __future__ import annotations
 

@@ -30,8 +30,8 @@ HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
 # Failed logins per username and IP address before that pair is locked out, and for how long.
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_COOLOFF_MINUTES = int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
-# daphne: seconds to read a whole HTTP request (headers and body), to finish a websocket handshake, and the
-# websocket keep-alive ping interval and timeout.
+# daphne (chatapp/serving.py): seconds to read a whole HTTP request (headers and body), and to
+# finish a websocket handshake.
 HTTP_BODY_TIMEOUT_S = int(os.environ.get("HTTP_BODY_TIMEOUT_S", "30"))
 WEBSOCKET_CONNECT_TIMEOUT_S = int(os.environ.get("WEBSOCKET_CONNECT_TIMEOUT_S", "10"))
 PORT = int(os.environ.get("PORT", "8000"))

@@ -50,6 +50,17 @@ def pdf_encrypted_bytes(*, text: str) -> bytes:
     return out.getvalue()
 
 
+def pdf_javascript_bytes(*, text: str) -> bytes:
+    """A PDF that runs JavaScript when opened (an /OpenAction), around one page of text."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes(pages=[text]))))
+    writer.add_js("app.alert('pwned');")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def pdf_blank_bytes() -> bytes:
     """A PDF with pages and no text layer, like a scan."""
     from pypdf import PdfWriter
