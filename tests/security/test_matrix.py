@@ -151,6 +151,13 @@ ADMIN_SITE_ROUTES: dict[str, list[Case]] = {
         Case("GET", "/admin/autocomplete/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403))
     ],
     "admin/jsi18n/": [Case("GET", "/admin/jsi18n/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200))],
+    "admin/^(?P<app_label>auth|django_tasks_database|axes|latency)/$": [
+        Case("GET", f"/admin/{app}/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200))
+        for app in ("auth", "django_tasks_database", "axes", "latency")
+    ],
+    "admin/(?P<url>.*)$": [
+        Case("GET", "/admin/no-such-page/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 404))
+    ],
     "admin/r/<path:content_type_id>/<path:object_id>/": [
         Case("GET", "/admin/r/1/1/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 404))
     ],
