@@ -63,7 +63,7 @@ ROUTES: dict[str, list[Case]] = {
     "accounts/login/": [Case("GET", "/accounts/login/", (200, 200, 200, 200))],
     "accounts/logout/": [
         Case("GET", "/accounts/logout/", (405, 405, 405, 405)),
-        Case("POST", "/accounts/logout/", (REDIRECT, REDIRECT, REDIRECT, REDIRECT)),
+        Case("POST", "/accounts/logout/", (LOGIN, LOGIN, LOGIN, LOGIN)),  # LOGOUT_REDIRECT_URL
     ],
     "accounts/password_change/": [
         Case("GET", "/accounts/password_change/", (LOGIN, 200, 200, 200))
@@ -140,7 +140,7 @@ WEBSOCKETS: dict[str, tuple[str, Row]] = {
 ADMIN_SITE_ROUTES: dict[str, list[Case]] = {
     "admin/": [Case("GET", "/admin/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200))],
     "admin/login/": [Case("GET", "/admin/login/", (200, 200, 200, REDIRECT))],
-    "admin/logout/": [Case("POST", "/admin/logout/", (200, 200, 200, 200))],
+    "admin/logout/": [Case("POST", "/admin/logout/", (REDIRECT, REDIRECT, REDIRECT, LOGIN))],
     "admin/password_change/": [
         Case("GET", "/admin/password_change/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200))
     ],
@@ -171,7 +171,12 @@ ADMIN_MODEL_SUFFIXES = {
     "<path:object_id>/": REDIRECT,  # to change/
     "<id>/password/": 200,  # auth.User only
 }
-READ_ONLY_ADD = {"axes/accessattempt", "axes/accesslog", "axes/accessfailurelog"}
+# Admins that refuse a change to everyone, staff included.
+ADMIN_REFUSED = {
+    ("axes/accessattempt", "add/"), ("axes/accesslog", "add/"), ("axes/accessfailurelog", "add/"),
+    ("django_tasks_database/dbtaskresult", "add/"),
+    ("django_tasks_database/dbtaskresult", "<path:object_id>/delete/"),
+}  # fmt: skip
 
 
 def _walk(patterns: list, prefix: str = "") -> Iterator[str]:
@@ -198,7 +203,7 @@ def _admin_cases(route: str, objects: dict[str, int]) -> list[Case] | None:
             staff = ADMIN_MODEL_SUFFIXES[suffix] if obj is not None else REDIRECT  # to the index
         else:
             path, staff = "/" + route, ADMIN_MODEL_SUFFIXES[suffix]
-        if suffix == "add/" and base.removeprefix("admin/").rstrip("/") in READ_ONLY_ADD:
+        if (base.removeprefix("admin/").rstrip("/"), suffix) in ADMIN_REFUSED:
             staff = 403
         return [Case("GET", path, (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, staff))]
     return None
