@@ -3,7 +3,12 @@ the answer, the documents page loads, and the browser reports no CSP violation."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from latency.testing.browser import page_sign_up
+from latency.testing.processes import ROOT, Child, daphne_start
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread (see
 # tests/browser/test_chat_browser.py); daphne writes to the test database, users are unique.
@@ -16,6 +21,19 @@ RECORD_VIOLATIONS = """
   });
 }
 """
+
+
+@pytest.fixture(scope="module")
+def live_app(test_database_env, simulator) -> Iterator[Child]:  # noqa: ANN001
+    """As tests/conftest.py's, with more time to start: on a loaded 2-core machine the embedding
+    model takes longer than its 60 s to load."""
+    child_env = {**test_database_env, "SIMULATOR_URL": simulator.url,
+                 "ALLOWED_HOSTS": "127.0.0.1,localhost"}  # fmt: skip
+    (ROOT / ".data").mkdir(exist_ok=True)
+    app = daphne_start(env=child_env, log_path=ROOT / ".data" / "test-daphne-csp.log",
+                       timeout_s=300)  # fmt: skip
+    yield app
+    app.stop()
 
 
 def test_chat_works_under_the_policy_with_no_violations(live_app, browser):  # noqa: ANN001
