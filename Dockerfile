@@ -10,4 +10,4 @@ COPY latency latency
 RUN pip install --no-cache-dir .
 COPY . .
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "chatapp.asgi:application"]
+CMD ["python", "-m", "chatapp.serving", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "chatapp.asgi:application"]

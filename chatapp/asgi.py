@@ -12,10 +12,10 @@ django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatapp.lean import HttpByPath, LeanASGIHandler  # noqa: E402
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
+from chatapp.websocket_origin import OriginValidator  # noqa: E402
 from latency.core.tokens import tokens_warm  # noqa: E402
 from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
 
@@ -26,8 +26,6 @@ threading.Thread(target=tokens_warm, name="tokens-warm", daemon=True).start()
 application = ProtocolTypeRouter(
     {
         "http": HttpByPath(pages=django_application, machines=LeanASGIHandler()),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -16,9 +16,24 @@ def _flag(name: str, default: bool) -> bool:
 
 
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / ".data"))
-DEBUG = _flag("DEBUG", True)
+# "local" (the default): `make run` on one machine, a key kept in DATA_DIR, plain HTTP.
+# "production": SECRET_KEY required, HTTPS-only cookies, HSTS and a redirect to HTTPS.
+SUBSECOND_ENV = os.environ.get("SUBSECOND_ENV", "local").strip().lower()
+DEBUG = _flag("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+# Origins (scheme://host:port) that may open the websockets, besides the server's own.
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+TRUST_X_FORWARDED_PROTO = _flag("TRUST_X_FORWARDED_PROTO", False)
+HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
+# Failed logins per username and IP address before that pair is locked out, and for how long.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_COOLOFF_MINUTES = int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15"))
+# daphne (chatapp/serving.py): seconds to read a whole HTTP request (headers and body), and to
+# finish a websocket handshake.
+HTTP_BODY_TIMEOUT_S = int(os.environ.get("HTTP_BODY_TIMEOUT_S", "30"))
+WEBSOCKET_CONNECT_TIMEOUT_S = int(os.environ.get("WEBSOCKET_CONNECT_TIMEOUT_S", "10"))
 PORT = int(os.environ.get("PORT", "8000"))
 HOST = os.environ.get("HOST", "127.0.0.1")
 # Web processes `make run` starts, sharing one listening socket: one per core unless set.

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from chatapp import env
 
 BASE_DIR = env.BASE_DIR
 DEBUG = env.DEBUG
+PRODUCTION = env.SUBSECOND_ENV == "production"
+if PRODUCTION and not env.SECRET_KEY:
+    raise ImproperlyConfigured("SUBSECOND_ENV=production needs SECRET_KEY (50+ random characters)")
 SECRET_KEY = env.SECRET_KEY or secrets.token_urlsafe(50)
 if not env.SECRET_KEY:
     # Sessions must survive across the processes `make run` starts, so keep one local key on disk.
@@ -34,6 +40,8 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
+    "csp",
     "latency",
     "chatapp",
 ]
@@ -47,7 +55,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the page below.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "chatapp.urls"
@@ -63,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -112,6 +124,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Brute force: django-axes counts failures per username and IP address together (one user cannot
+# lock another out from elsewhere), locks that pair out for a cool-off, and says so on the login
+# page. Staff unlock early in the admin (Access attempts) or `manage.py axes_reset_username`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=env.LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = 1 if env.TRUST_X_FORWARDED_PROTO else None
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "conversation_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -128,6 +153,49 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Headers every response carries, local or not.
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_TRUSTED_ORIGINS = env.CSRF_TRUSTED_ORIGINS
+# Content-Security-Policy: scripts and styles from our own static files only (htmx and its ws
+# extension are vendored), websockets to this origin, no framing, no plugins.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+if PRODUCTION:
+    # Served over HTTPS, possibly by a proxy that terminates TLS: then set
+    # TRUST_X_FORWARDED_PROTO=1, and the proxy must overwrite X-Forwarded-Proto from clients.
+    if env.TRUST_X_FORWARDED_PROTO:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# daphne (chatapp/serving.py): the time to read a request's headers and body, the websocket
+# handshake and keep-alive.
+HTTP_BODY_TIMEOUT_S = env.HTTP_BODY_TIMEOUT_S
+WEBSOCKET_CONNECT_TIMEOUT_S = env.WEBSOCKET_CONNECT_TIMEOUT_S
 
 # Limits on what a user may send; bad input gets a clear error, never a crash.
 CHAT_MAX_MESSAGE_CHARS = 8000

@@ -213,6 +213,8 @@ class CacheEntry(models.Model):
     response = models.TextField()
     model = models.CharField(max_length=100)
     source_documents = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # What each [n] of the response cites (Retrieval.citations()), shown again on a hit.
+    citations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     hits = models.PositiveIntegerField(default=0)

@@ -8,10 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFilesSent
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
+from chatapp.upload_names import Latin1HeaderNames
 from latency.rag.documents import (
     UploadOutcome,
     document_delete,
@@ -55,18 +57,39 @@ def _page(request: HttpRequest, outcomes: list[UploadOutcome] | None = None) -> 
     return render(request, TEMPLATE, context)
 
 
+class Unreadable(Exception):
+    """The request's body could not be read: nothing in it, not even the CSRF token, is known."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.outcome = UploadOutcome("", "rejected", message)
+
+
 def _files(request: HttpRequest, field: str) -> tuple[list, list[UploadOutcome]]:
-    """The uploaded files, plus an outcome for each file the handler refused."""
+    """The uploaded files, plus an outcome for each file the handler refused; Unreadable when
+    the form as a whole cannot be read."""
     handler = SizeLimitHandler(request)
     request.upload_handlers.insert(0, handler)
+    request._stream = Latin1HeaderNames(request._stream)  # noqa: SLF001 (before Django reads it)
     try:
         files = request.FILES.getlist(field)
-    except TooManyFilesSent:
+    except TooManyFilesSent as error:
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-        return [], [UploadOutcome("", "rejected", f"At most {limit} files at once.")]
-    except RequestDataTooBig:
-        return [], [UploadOutcome("", "rejected", "The request is too large.")]
+        raise Unreadable(f"At most {limit} files at once.") from error
+    except RequestDataTooBig as error:
+        raise Unreadable("The request is too large: send fewer or smaller files.") from error
+    except MultiPartParserError as error:
+        raise Unreadable(
+            "The upload could not be read: a file name may be too long (keep names under 200 "
+            "characters), or the form was damaged on the way."
+        ) from error
     return files, [document_too_large(filename=name) for name in handler.too_large]
+
+
+def _unreadable(request: HttpRequest, error: Unreadable) -> HttpResponse:
+    """The page with the reason. Its CSRF token was in the body that could not be read, so no
+    check can pass: none is needed, as this response changes nothing."""
+    return _page(request, [error.outcome])
 
 
 @login_required
@@ -85,7 +108,10 @@ def document_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def document_upload_view(request: HttpRequest) -> HttpResponse:
-    files, outcomes = _files(request, "files")
+    try:
+        files, outcomes = _files(request, "files")
+    except Unreadable as error:
+        return _unreadable(request, error)
     return _document_upload(request, files, outcomes)
 
 
@@ -123,7 +149,14 @@ def document_delete_view(request: HttpRequest, document_id: int) -> HttpResponse
 @login_required
 @require_POST
 def document_reupload_view(request: HttpRequest, document_id: int) -> HttpResponse:
-    files, refused = _files(request, "file")
+    try:
+        files, refused = _files(request, "file")
+    except Unreadable as error:
+        if not request.htmx:
+            return _unreadable(request, error)
+        document = get_object_or_404(documents_owned(user=request.user), id=document_id)
+        context = {"document": document, "note": error.outcome}
+        return render(request, f"{TEMPLATE}#document_row", context)
     return _document_reupload(request, document_id, files, refused)
 
 

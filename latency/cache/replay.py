@@ -12,13 +12,23 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
-from latency.cache.service import CacheHit, cache_hit_record
+from latency.cache.service import CacheCandidate, CacheHit, cache_hit_record
 from latency.core.tokens import tokens_count
 from latency.events import AnswerOutcome, DoneEvent, Event, StartEvent, TokenEvent, Usage
-from latency.models import StrategySettings
+from latency.models import CacheEntry, StrategySettings
 from latency.observability.tracing import TraceRecorder, trace_save_soon
 
 _WORD = re.compile(r"\s*\S+")
+_MARKER = re.compile(r"\[\d+\]")
+
+
+async def _citations(*, candidate: CacheCandidate) -> list[dict[str, object]]:
+    """The sources of the answer's [n]s, as stored with it; read only when it has markers (and
+    after the trace is finished: this read is not part of the hit's serve time)."""
+    if not _MARKER.search(candidate.response):
+        return []
+    stored = CacheEntry.objects.filter(id=candidate.entry_id).values_list("citations", flat=True)
+    return await stored.afirst() or []
 
 
 async def cache_replay(
@@ -50,7 +60,7 @@ async def cache_replay(
         model=candidate.model, endpoint_label="cached", ttft_ms=trace.ttft_ms,
         total_ms=total_ms, cache="hit", cache_tier=hit.tier, trace_uid=str(trace_uid),
         cache_similarity=candidate.similarity, cache_matched_query=candidate.query,
-        cache_entry_id=candidate.entry_id,
+        cache_entry_id=candidate.entry_id, citations=await _citations(candidate=candidate),
     )  # fmt: skip
     usage = Usage(
         prompt_tokens=usage_prompt, completion_tokens=tokens_count(text=candidate.response),

@@ -102,6 +102,7 @@ async def cache_remember(
     model: str,
     settings: StrategySettings,
     source_documents: list[int] | None = None,
+    citations: list[dict[str, object]] | None = None,
 ) -> CacheEntry | None:
     embedding = lookup.embedding
     if embedding is None:
@@ -118,6 +119,9 @@ async def cache_remember(
         source_documents=source_documents or [],
         ttl_s=settings.cache_ttl_seconds,
     )
+    if citations:  # a hit of this answer shows its [n]s' sources again (cache_replay)
+        await CacheEntry.objects.filter(id=entry.id).aupdate(citations=citations)
+        entry.citations = citations
     if random.random() < EVICTION_CHANCE:
         background_spawn(
             work=cache_evict_async(max_entries=settings.cache_max_entries), name="cache-evict"

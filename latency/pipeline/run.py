@@ -202,7 +202,7 @@ async def _answer_done(run: AnswerRun, lookup: CacheLookup, retrieval: Retrieval
         entry = await cache_remember(
             lookup=lookup, query=run.question, scope=run.scope, response=text,
             model=winner.model.name, settings=run.settings,
-            source_documents=retrieval.document_ids,
+            source_documents=retrieval.document_ids, citations=retrieval.citations(),
         )  # fmt: skip
         entry_id = entry.id if entry else None
     trace.set(status="ok")

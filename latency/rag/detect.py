@@ -54,18 +54,30 @@ def text_decode(*, data: bytes) -> str:
     offending byte, rather than guessed: a wrong guess would index mojibake silently."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return text_nul_refuse(text=data.decode("utf-16"))
         except UnicodeDecodeError as error:
             raise DocumentRejected("The file says it is UTF-16 text but is damaged.") from error
     if b"\x00" in data[:8192]:
         raise DocumentRejected(f"This is a binary file, not a supported type ({SUPPORTED}).")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise DocumentRejected(
             f"The text is not UTF-8: byte 0x{data[error.start]:02x} at position {error.start} "
             "cannot be read. Save the file as UTF-8 and upload it again."
         ) from error
+    return text_nul_refuse(text=text)
+
+
+def text_nul_refuse(*, text: str) -> str:
+    """PostgreSQL text cannot hold NUL: refuse it here, not in ingestion after the upload."""
+    position = text.find("\x00")
+    if position >= 0:
+        raise DocumentRejected(
+            f"The text holds a NUL byte (at character {position}): it is binary or damaged. "
+            "Remove it and upload the file again."
+        )
+    return text
 
 
 def docx_guard(*, data: bytes) -> None:

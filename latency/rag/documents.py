@@ -19,6 +19,7 @@ from latency.rag.errors import DocumentRejected
 from latency.rag.tasks import document_ingest_enqueue
 
 Status = Document.Status
+NAME_MAX = 120  # characters of a file name kept: enough to recognise it, short enough to show
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def document_upload(*, owner: object, filename: str, data: bytes) -> UploadOutco
         return UploadOutcome(name, "rejected", str(error))
     sha256 = hashlib.sha256(data).hexdigest()
     existing = Document.objects.filter(owner_id=owner.pk, sha256=sha256).defer("data").first()
+    if existing is not None and existing.status == Status.FAILED:
+        return document_reupload(document=existing, filename=filename, data=data)  # a retry
     if existing is not None:
         return _duplicate(name, existing)
     try:
@@ -76,7 +79,8 @@ def document_upload(*, owner: object, filename: str, data: bytes) -> UploadOutco
         if existing is None:
             raise
         return _duplicate(name, existing)
-    return UploadOutcome(name, "queued", "Uploaded: queued for ingestion.", document)
+    message = "Uploaded: queued for ingestion." + _shortened(filename)
+    return UploadOutcome(name, "queued", message, document)
 
 
 def document_reupload(*, document: Document, filename: str, data: bytes) -> UploadOutcome:
@@ -104,7 +108,8 @@ def document_reupload(*, document: Document, filename: str, data: bytes) -> Uplo
         )  # fmt: skip
         document_ingest_enqueue(document_id=document.id, revision=document.revision + 1)
     document = documents_owned(user=document.owner).get(id=document.id)
-    return UploadOutcome(name, "queued", "Re-uploaded: queued for ingestion.", document)
+    message = "Re-uploaded: queued for ingestion." + _shortened(filename)
+    return UploadOutcome(name, "queued", message, document)
 
 
 def document_delete(*, document: Document) -> None:
@@ -149,7 +154,16 @@ def _duplicate(name: str, existing: Document) -> UploadOutcome:
 
 
 def _clean_name(filename: str) -> str:
-    """The last path part, printable, at most 255 characters."""
+    """The last path part, printable (no control or bidi characters), at most NAME_MAX
+    characters with its suffix kept."""
     name = PurePath(filename.replace("\\", "/")).name
     name = "".join(character for character in name if character.isprintable()).strip()
-    return name[:255] or "untitled"
+    if len(name) > NAME_MAX:
+        suffix = PurePath(name).suffix[:16]
+        name = name[: NAME_MAX - len(suffix)].rstrip() + suffix
+    return name or "untitled"
+
+
+def _shortened(filename: str) -> str:
+    long = len(PurePath(filename.replace("\\", "/")).name) > NAME_MAX
+    return f" (its name was shortened to {NAME_MAX} characters)" if long else ""

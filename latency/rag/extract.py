@@ -40,7 +40,12 @@ def document_blocks_extract(
         Kind.PDF: _pdf_blocks,
         Kind.DOCX: _docx_blocks,
     }
-    blocks = [block for block in readers[Kind(kind)](data, on_progress) if block.text.strip()]
+    blocks = [
+        # PDF and Word text may carry NULs, which PostgreSQL text cannot store: drop them.
+        Block(block.text.replace("\x00", ""), block.level)
+        for block in readers[Kind(kind)](data, on_progress)
+        if block.text.replace("\x00", "").strip()
+    ]
     if not any(block.level == 0 for block in blocks):
         raise DocumentRejected("No text could be found in this document.")
     return blocks

@@ -186,11 +186,13 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 180.
         [
             sys.executable,
             "-m",
-            "daphne",
+            "chatapp.serving",  # daphne with bounded request reads (chatapp/serving.py)
             "-b",
             "127.0.0.1",
             "-p",
             str(port),
+            "--websocket_connect_timeout",
+            "10",
             "chatapp.asgi:application",
         ],
         cwd=ROOT,

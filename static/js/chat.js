@@ -8,6 +8,32 @@
     if (form && form.id === "composer") { sentAt = performance.now(); firstTokenAt = null; }
   });
 
+  // The composer clears once sent (no inline hx-on: the Content-Security-Policy allows no eval).
+  document.addEventListener("htmx:wsAfterSend", function (event) {
+    const form = event.detail.elt;
+    if (form && form.id === "composer") form.reset();
+  });
+
+  // Upload progress on the documents page.
+  function uploadProgress(value) {
+    const progress = document.getElementById("upload-progress");
+    if (progress) progress.value = value;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id === "upload-form") uploadProgress(0);
+  });
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    if (event.detail.elt.id === "upload-form" && event.detail.total) {
+      uploadProgress(Math.round(event.detail.loaded * 100 / event.detail.total));
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt.id === "upload-form" && event.detail.successful) {
+      event.detail.elt.reset();
+      uploadProgress(100);
+    }
+  });
+
   document.addEventListener("keydown", function (event) {
     const area = event.target;
     if (area.matches && area.matches("#composer textarea") && event.key === "Enter" && !event.shiftKey) {

@@ -23,6 +23,16 @@
     pending = setTimeout(refresh, Math.max(0, lastRefresh + REFRESH_MS - Date.now()));
   }
 
+  // Waterfall bars carry their place as data: the Content-Security-Policy refuses style="".
+  function barsPlace(root) {
+    for (const bar of root.querySelectorAll(".bar[data-left]")) {
+      bar.style.left = bar.dataset.left + "%";
+      bar.style.width = bar.dataset.width + "%";
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { barsPlace(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { barsPlace(event.detail.elt); });
+
   document.addEventListener("htmx:wsOpen", function () { state("live", "live"); });
   document.addEventListener("htmx:wsClose", function () { state("reconnecting…", "closed"); });
   document.addEventListener("htmx:wsAfterMessage", function () {

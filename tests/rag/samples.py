@@ -6,13 +6,13 @@ import io
 import zipfile
 
 
-def pdf_bytes(*, pages: list[str]) -> bytes:
+def pdf_bytes(*, pages: list[str], catalog_extra: str = "") -> bytes:
     """A valid PDF with one Helvetica text line a page (pypdf cannot write text, so: by hand)."""
     count = len(pages)
     kids = " ".join(f"{3 + 2 * index} 0 R" for index in range(count))
     font = 3 + 2 * count
     objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Catalog /Pages 2 0 R{catalog_extra} >>".encode(),
         f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode(),
     ]
     for index, text in enumerate(pages):
@@ -48,6 +48,12 @@ def pdf_encrypted_bytes(*, text: str) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def pdf_javascript_bytes(*, text: str) -> bytes:
+    """A PDF that runs JavaScript when opened (an /OpenAction), around one page of text."""
+    action = " /OpenAction << /S /JavaScript /JS (app.alert\\('pwned'\\);) >>"
+    return pdf_bytes(pages=[text], catalog_extra=action)
 
 
 def pdf_blank_bytes() -> bytes:

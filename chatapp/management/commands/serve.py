@@ -45,13 +45,17 @@ class Command(BaseCommand):
             port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
         # One listening socket, inherited by every web process: the kernel hands each new
-        # connection to one of them, so every core serves.
+        # connection to one of them, so every core serves. daphne runs through
+        # chatapp.serving: requests must arrive within HTTP_BODY_TIMEOUT_S, and an oversized
+        # websocket frame closes with a reason. Handshakes and dead peers are bounded.
         listener = socket.create_server((env.HOST, env.PORT), backlog=1024)
         listener.set_inheritable(True)
         for n in range(env.WEB_PROCESSES):
             commands[f"web{n + 1}"] = [
-                python, "-m", "daphne", "--fd", str(listener.fileno()),
-                "--http-timeout", "120", "--proxy-headers", "chatapp.asgi:application",
+                python, "-m", "chatapp.serving", "--fd", str(listener.fileno()),
+                "--websocket_connect_timeout", str(env.WEBSOCKET_CONNECT_TIMEOUT_S),
+                "--ping-interval", "20", "--ping-timeout", "30", "--proxy-headers",
+                "chatapp.asgi:application",
             ]  # fmt: skip
         # The background worker: document ingestion (django-tasks' database backend).
         commands["worker"] = [python, str(env.BASE_DIR / "manage.py"), "documents_worker"]

@@ -1,0 +1,80 @@
+"""daphne as `make run` starts it: slow request bodies are cut off, oversized frames say why."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from latency.models import Conversation
+from latency.testing.processes import ROOT, Child, daphne_start
+
+BODY_TIMEOUT_S = 3
+
+
+@pytest.fixture(scope="module")
+def bounded_app(test_database_env, simulator) -> Iterator[Child]:  # noqa: ANN001
+    child_env = {**test_database_env, "SIMULATOR_URL": simulator.url,
+                 "HTTP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}  # fmt: skip
+    (ROOT / ".data").mkdir(exist_ok=True)
+    app = daphne_start(
+        env=child_env, log_path=ROOT / ".data" / "test-daphne-serving.log", timeout_s=300
+    )
+    yield app
+    app.stop()
+
+
+def test_a_body_sent_a_byte_a_second_is_cut_off(bounded_app):  # noqa: ANN001
+    address = urlsplit(bounded_app.url)
+    with socket.create_connection((address.hostname, address.port), timeout=2) as connection:
+        connection.sendall(
+            b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+        )
+        started = time.monotonic()
+        answer = b""
+        closed = False
+        while time.monotonic() - started < BODY_TIMEOUT_S + 12:
+            try:
+                connection.sendall(b"a")
+                chunk = connection.recv(4096)
+            except TimeoutError:
+                continue  # nothing to read yet: one more byte, a second later
+            except OSError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            answer += chunk
+        held_s = time.monotonic() - started
+    assert closed, f"still open after {held_s:.0f} s"
+    assert held_s < BODY_TIMEOUT_S + 6
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_oversized_frame_closes_the_socket_with_a_reason(bounded_app):  # noqa: ANN001
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    user = get_user_model().objects.create_user("frame-sender", password="x-unused-42")
+    conversation = Conversation.objects.create(user=user)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    url = bounded_app.url.replace("http://", "ws://") + f"/ws/chat/{conversation.id}/"
+    with connect(url, origin=bounded_app.url, additional_headers={"Cookie": f"sessionid={session}"},
+                 open_timeout=10) as websocket:  # fmt: skip
+        websocket.send('{"message": "' + "x" * (1024 * 1024 + 100) + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                websocket.recv(timeout=10)
+    assert closed.value.rcvd is not None, "dropped without a close frame"
+    assert closed.value.rcvd.code == 1009
+    assert "exceeds payload limit" in closed.value.rcvd.reason
