@@ -1,0 +1,225 @@
+"""The gateway bench's child process, in its own data folder and database: starts the app as
+`make run` does (`manage.py serve`: N daphne processes on one port, embedded Redis, the
+simulator, worker, alerts), drives every arm through the API, and joins what the client saw to
+the app's traces and the simulator's log. Writes its results as JSON for `report.py`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latency.bench.gateway.load import (
+    ArmLoad,
+    Endpoint,
+    client_make,
+    load_closed,
+    load_open,
+    question_unique,
+    questions_repeated,
+    request_stream,
+)
+from latency.testing.processes import ROOT, Child, _die_with_parent, port_free
+
+DATABASE = "subsecond_bench_gateway"
+BARE = {"prefill": False, "capacity": 0, "rpm": 0, "tpm": 0}  # the simulator as benches use it
+READY_TIMEOUT_S = 240.0
+
+
+@dataclass
+class ServeChild(Child):
+    """`manage.py serve` and what it started; `stop()` sends SIGTERM and serve stops the rest."""
+
+    simulator_url: str = ""
+    web_processes: int = 1
+
+    def sim(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.simulator_url}{path}", data=data, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def planned_ttft(self, *, after_ts: float) -> dict[str, float]:
+        """Completion id -> the simulator's planned TTFT (its own cost to the first token)."""
+        records = self.sim(f"/sim/log?after_ts={after_ts}")["data"]
+        return {r["id"]: r["planned_ttft_ms"] for r in records if r["planned_ttft_ms"] is not None}
+
+
+def serve_start(*, data_dir: Path, web_processes: int, log_path: Path) -> ServeChild:
+    """`python manage.py serve` on free ports, in this process's data folder and database,
+    ready once every web process has answered /healthz with its embedding model loaded."""
+    port, simulator_port = port_free(), port_free()
+    child_env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "DATA_DIR": str(data_dir),
+        "EMBEDDED_DB_NAME": DATABASE, "HOST": "127.0.0.1", "PORT": str(port),
+        "SIMULATOR_URL": f"http://127.0.0.1:{simulator_port}", "WEB_PROCESSES": str(web_processes),
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics" / DATABASE),
+    }  # fmt: skip
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "DATABASE_URL"):  # the embedded defaults
+        child_env.pop(name, None)
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve"], cwd=ROOT, env=child_env, stdout=log,
+        stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    child = ServeChild(
+        url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, files=[log],
+        simulator_url=f"http://127.0.0.1:{simulator_port}", web_processes=web_processes,
+    )  # fmt: skip
+    ready: set[int] = set()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while len(ready) < web_processes:
+        try:
+            with urllib.request.urlopen(f"{child.url}/healthz", timeout=2) as response:
+                health = json.load(response)
+                if health["embedding_model"]["loaded"]:
+                    ready.add(health["process"]["pid"])
+        except OSError:
+            time.sleep(0.3)
+        if process.poll() is not None or time.monotonic() > deadline:
+            child.stop()
+            raise RuntimeError(f"serve did not start; see {log_path}")
+    child.sim("/sim/config", BARE)
+    return child
+
+
+def traces_by_latency(*, user_id: int, since_ts: float, expected: int) -> dict[tuple, Any]:
+    """The app's traces of this arm, keyed by (ttft_ms, total_ms) as x_latency reports them:
+    the API tells the client no trace id, and those two floats are the trace's own."""
+    from datetime import UTC, datetime
+
+    from latency.models import RequestTrace
+
+    since = datetime.fromtimestamp(since_ts - 1, tz=UTC)
+    query = RequestTrace.objects.filter(user_id=user_id, source="api", created_at__gte=since)
+    deadline = time.monotonic() + 10
+    while query.count() < expected and time.monotonic() < deadline:
+        time.sleep(0.2)  # traces are written as each request ends
+    return {(t.ttft_ms, t.total_ms): t for t in query.exclude(ttft_ms=None)}
+
+
+def arm_rows(*, load: ArmLoad, serve: ServeChild, user_id: int, cache: str) -> dict[str, Any]:
+    """Per request: client TTFT, the trace's TTFT, and (misses) the simulator's planned TTFT
+    found through the trace's upstream id; the app's own cost is TTFT minus planned. A hit has
+    no upstream: all of its TTFT is the app's."""
+    ok = [s for s in load.samples if not s.error]
+    since = min((s.sent_at for s in load.samples), default=time.time())
+    traces = traces_by_latency(user_id=user_id, since_ts=since, expected=len(ok))
+    planned = serve.planned_ttft(after_ts=since - 1)
+    rows, left_out = [], {"unmatched": 0, "hedged": 0, "cache_other": 0, "no_plan": 0}
+    for sample in ok:
+        if (sample.x_cache == "miss") != (cache == "miss"):
+            left_out["cache_other"] += 1  # a miss that hit, or a repeat that missed
+            continue
+        trace = traces.get((sample.server_ttft_ms, sample.server_total_ms))
+        if trace is None:
+            left_out["unmatched"] += 1
+            continue
+        upstream = 0.0
+        if cache == "miss":
+            if trace.hedged:
+                left_out["hedged"] += 1  # the winner started later: its plan is no reference
+                continue
+            if trace.upstream_id not in planned:
+                left_out["no_plan"] += 1
+                continue
+            upstream = planned[trace.upstream_id]
+        rows.append({
+            "client_ttft_ms": sample.ttft_ms, "server_ttft_ms": trace.ttft_ms,
+            "planned_ttft_ms": upstream, "own_ms": trace.ttft_ms - upstream,
+            "client_own_ms": sample.ttft_ms - upstream,
+        })  # fmt: skip
+    return {"rows": rows, "left_out": left_out}
+
+
+def seeds_cache(*, endpoint: Endpoint, count: int) -> list[str]:
+    """Questions asked once, untimed, so that the hit arms' repeats find them cached."""
+    seeds = [question_unique(index=index) for index in range(count)]
+
+    async def ask_all() -> None:
+        client = client_make(endpoint=endpoint, connections=8)
+        semaphore = asyncio.Semaphore(8)
+
+        async def ask(question: str) -> None:
+            async with semaphore:
+                await request_stream(client=client, model=endpoint.model, question=question)
+
+        await asyncio.gather(*(ask(q) for q in seeds))
+        await client.close()
+
+    asyncio.run(ask_all())
+    return seeds
+
+
+def load_run(
+    *, endpoint: Endpoint, streams: int, loop: str, seconds: float, rate: float | None = None,
+    seeds: list[str] | None = None,
+) -> ArmLoad:  # fmt: skip
+    questions = questions_repeated(seeds=seeds) if seeds else lambda i: question_unique(index=i)
+
+    async def go() -> ArmLoad:
+        client = client_make(endpoint=endpoint, connections=max(8, 4 * streams))
+        try:
+            if loop == "closed":
+                return await load_closed(client=client, model=endpoint.model,
+                                         questions=questions, streams=streams, seconds=seconds)
+            return await load_open(client=client, model=endpoint.model, questions=questions,
+                                   rate=rate or float(streams), seconds=seconds)  # fmt: skip
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def user_make() -> tuple[int, str]:
+    from django.contrib.auth import get_user_model
+
+    from latency.gateway.keys import api_key_create
+
+    user = get_user_model().objects.create_user(f"bench-gw-{uuid.uuid4().hex[:8]}")
+    return user.pk, api_key_create(user=user, name="latency_bench gateway")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--options", required=True, help="the bench's options, JSON")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from latency.bench.gateway.arms import arms_all
+
+    call_command("migrate", interactive=False, verbosity=0)
+    options = json.loads(args.options)
+    work = Path(settings.DATA_DIR) / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    work.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"starting serve ({options['web_processes']} web processes), logs in {work}\n")
+    serve = serve_start(data_dir=Path(settings.DATA_DIR), web_processes=options["web_processes"],
+                        log_path=work / "serve.log")  # fmt: skip
+    try:
+        user_id, key = user_make()
+        result = arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)
+    finally:
+        serve.stop()
+    Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
