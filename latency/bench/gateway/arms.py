@@ -1,10 +1,16 @@
-"""The plan of the gateway bench: at each concurrency, closed loop then open loop, cache misses
-then hits; around each arm the serve tree's CPU, and for one arm a py-spy profile."""
+"""The gateway bench's child process (`python -m latency.bench.gateway.arms`), in the bench's
+own data folder and database: starts the app (drive.py), then the plan: at each concurrency,
+closed loop then open loop, cache misses then hits; around each arm the serve tree's CPU, and
+for one arm a py-spy profile. Writes its results as JSON for report.py."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,13 @@ from latency.bench.gateway.cpu import (
     profile_top,
     web_pids,
 )
-from latency.bench.gateway.drive import ServeChild, arm_rows, load_run, seeds_cache
+from latency.bench.gateway.drive import (
+    ServeChild,
+    arm_rows,
+    load_run,
+    seeds_cache,
+    serve_start,
+)
 from latency.bench.gateway.load import ArmLoad, Endpoint, samples_summary
 from latency.bench.report import percentiles
 
@@ -107,3 +119,44 @@ def arm_summary(*, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float])
                                        for role, s in cpu.items()},  # fmt: skip
         "measured_at": time.time(),
     }
+
+
+def user_make() -> tuple[int, str]:
+    from django.contrib.auth import get_user_model
+
+    from latency.gateway.keys import api_key_create
+
+    user = get_user_model().objects.create_user(f"bench-gw-{uuid.uuid4().hex[:8]}")
+    return user.pk, api_key_create(user=user, name="latency_bench gateway")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--options", required=True, help="the bench's options, JSON")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    options = json.loads(args.options)
+    work = Path(settings.DATA_DIR) / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    work.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"starting serve ({options['web_processes']} web processes), logs in {work}\n")
+    serve = serve_start(data_dir=Path(settings.DATA_DIR), web_processes=options["web_processes"],
+                        log_path=work / "serve.log")  # fmt: skip
+    try:
+        user_id, key = user_make()
+        result = arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)
+    finally:
+        serve.stop()
+    Path(args.result).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,11 +1,9 @@
-"""The gateway bench's child process, in its own data folder and database: starts the app as
-`make run` does (`manage.py serve`: N daphne processes on one port, embedded Redis, the
-simulator, worker, alerts), drives every arm through the API, and joins what the client saw to
-the app's traces and the simulator's log. Writes its results as JSON for `report.py`."""
+"""The gateway bench's app and its joins: `manage.py serve` started as `make run` starts it (N
+daphne processes on one port, embedded Redis, the simulator, worker, alerts), one arm of load,
+and what the client saw joined to the app's traces and the simulator's log."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -13,7 +11,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,46 +180,3 @@ def load_run(
             await client.close()
 
     return asyncio.run(go())
-
-
-def user_make() -> tuple[int, str]:
-    from django.contrib.auth import get_user_model
-
-    from latency.gateway.keys import api_key_create
-
-    user = get_user_model().objects.create_user(f"bench-gw-{uuid.uuid4().hex[:8]}")
-    return user.pk, api_key_create(user=user, name="latency_bench gateway")
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--options", required=True, help="the bench's options, JSON")
-    parser.add_argument("--result", required=True)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from latency.bench.gateway.arms import arms_all
-
-    call_command("migrate", interactive=False, verbosity=0)
-    options = json.loads(args.options)
-    work = Path(settings.DATA_DIR) / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    work.mkdir(parents=True, exist_ok=True)
-    sys.stderr.write(f"starting serve ({options['web_processes']} web processes), logs in {work}\n")
-    serve = serve_start(data_dir=Path(settings.DATA_DIR), web_processes=options["web_processes"],
-                        log_path=work / "serve.log")  # fmt: skip
-    try:
-        user_id, key = user_make()
-        result = arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)
-    finally:
-        serve.stop()
-    Path(args.result).write_text(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -44,13 +44,13 @@ def gateway_run(
 
 
 def _child_run(*, options: dict[str, Any]) -> dict[str, Any]:
-    """drive.py in a data folder of its own (its own PostgreSQL server and embedded Redis, so
+    """arms.py in a data folder of its own (its own PostgreSQL server and embedded Redis, so
     their CPU is the bench's alone) and database `subsecond_bench_gateway`."""
     if not settings.EMBEDDED_DATABASE:
         raise RuntimeError("the gateway bench needs the embedded database (DATABASE_URL is set)")
     data_dir = Path(settings.DATA_DIR) / "bench" / "gateway"
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [sys.executable, "-m", "latency.bench.gateway.drive",
+        command = [sys.executable, "-m", "latency.bench.gateway.arms",
                    "--options", json.dumps(options), "--result", result.name]  # fmt: skip
         child_env = {
             **os.environ, "DATA_DIR": str(data_dir), "EMBEDDED_DB_NAME": DATABASE,
