@@ -72,8 +72,10 @@ def arms_all(
                 arms.append({"name": f"{streams}-{loop}-{cache}", "streams": streams,
                              "loop": loop, "cache": cache, **arm})  # fmt: skip
                 if (loop, cache) == ("closed", "miss"):
-                    # Little's law: N streams of answers this long arrive at N / mean latency.
-                    mean_s = arm["client_total_ms"].get("mean", 500.0) / 1000
+                    # Little's law: N streams of answers as long as the upstream makes them
+                    # arrive at N / their mean length (the app's own time left out, so that a
+                    # slow server does not lower the load it is offered).
+                    mean_s = (arm["planned_total_ms"].get("mean") or 500.0) / 1000
                     rate = streams / max(mean_s, 0.01)
     result: dict[str, Any] = {"arms": arms, "profile": profile, "web_processes":
                               serve.web_processes, "seconds_per_arm": seconds}  # fmt: skip
@@ -98,7 +100,7 @@ def profile_finish(*, spy: Any, raw: Path) -> dict[str, Any]:
 
 def arm_summary(*, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
     rows = joined["rows"]
-    summary = samples_summary(load.samples)
+    summary = samples_summary(load.samples, tokens=[r["completion_tokens"] for r in rows])
     requests = max(summary["requests"], 1)
     ok = [s for s in load.samples if not s.error]
     return {
@@ -112,6 +114,8 @@ def arm_summary(*, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float])
         "client_ttft_ms": percentiles([s.ttft_ms for s in ok]),
         "client_total_ms": percentiles([s.total_ms for s in ok]),
         "planned_ttft_ms": percentiles([r["planned_ttft_ms"] for r in rows]),
+        "planned_total_ms": percentiles([r["planned_total_ms"] for r in rows
+                                         if r["planned_total_ms"] is not None]),
         "joined": len(rows),
         "left_out": joined["left_out"],
         "cpu_ms_per_request": round(app_cpu_ms(delta=cpu) / requests, 3),

@@ -47,10 +47,11 @@ class ServeChild(Child):
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
-    def planned_ttft(self, *, after_ts: float) -> dict[str, float]:
-        """Completion id -> the simulator's planned TTFT (its own cost to the first token)."""
+    def planned(self, *, after_ts: float) -> dict[str, dict[str, Any]]:
+        """Completion id -> the simulator's record: `planned_ttft_ms` is its own cost to the
+        first token, `planned_total_ms` to the last."""
         records = self.sim(f"/sim/log?after_ts={after_ts}")["data"]
-        return {r["id"]: r["planned_ttft_ms"] for r in records if r["planned_ttft_ms"] is not None}
+        return {r["id"]: r for r in records if r["planned_ttft_ms"] is not None}
 
 
 def serve_start(*, data_dir: Path, web_processes: int, log_path: Path) -> ServeChild:
@@ -116,7 +117,7 @@ def arm_rows(*, load: ArmLoad, serve: ServeChild, user_id: int, cache: str) -> d
     ok = [s for s in load.samples if not s.error]
     since = min((s.sent_at for s in load.samples), default=time.time())
     traces = traces_by_latency(user_id=user_id, since_ts=since, expected=len(ok))
-    planned = serve.planned_ttft(after_ts=since - 1)
+    planned = serve.planned(after_ts=since - 1)
     rows, left_out = [], {"unmatched": 0, "hedged": 0, "cache_other": 0, "no_plan": 0}
     for sample in ok:
         if (sample.x_cache == "miss") != (cache == "miss"):
@@ -126,7 +127,7 @@ def arm_rows(*, load: ArmLoad, serve: ServeChild, user_id: int, cache: str) -> d
         if trace is None:
             left_out["unmatched"] += 1
             continue
-        upstream = 0.0
+        upstream, upstream_total = 0.0, None
         if cache == "miss":
             if trace.hedged:
                 left_out["hedged"] += 1  # the winner started later: its plan is no reference
@@ -134,11 +135,13 @@ def arm_rows(*, load: ArmLoad, serve: ServeChild, user_id: int, cache: str) -> d
             if trace.upstream_id not in planned:
                 left_out["no_plan"] += 1
                 continue
-            upstream = planned[trace.upstream_id]
+            upstream = planned[trace.upstream_id]["planned_ttft_ms"]
+            upstream_total = planned[trace.upstream_id]["planned_total_ms"]
         rows.append({
             "client_ttft_ms": sample.ttft_ms, "server_ttft_ms": trace.ttft_ms,
             "planned_ttft_ms": upstream, "own_ms": trace.ttft_ms - upstream,
-            "client_own_ms": sample.ttft_ms - upstream,
+            "client_own_ms": sample.ttft_ms - upstream, "planned_total_ms": upstream_total,
+            "completion_tokens": trace.tokens_completion,
         })  # fmt: skip
     return {"rows": rows, "left_out": left_out}
 

@@ -155,9 +155,11 @@ async def load_open(
     return load
 
 
-def samples_summary(samples: list[Any]) -> dict[str, Any]:
+def samples_summary(samples: list[Any], *, tokens: list[int] | None = None) -> dict[str, Any]:
+    """Requests, errors by kind, and the answers' mean length (`tokens` when the caller knows
+    them better than the streams' usage, e.g. from the app's traces)."""
     ok = [s for s in samples if not s.error]
-    tokens = [s.completion_tokens for s in ok if s.completion_tokens]
+    tokens = [t for t in (tokens or [s.completion_tokens for s in ok]) if t]
     errors: dict[str, int] = {}
     for s in samples:
         if s.error:

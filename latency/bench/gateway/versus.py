@@ -104,7 +104,9 @@ def _level(*, streams: int, samples: dict[str, list[Any]], serve: ServeChild) ->
     """Per gateway: client TTFT, and client TTFT minus the simulator's planned TTFT where the
     stream's id is the simulator's own completion id (direct; a gateway that passes it on)."""
     since = min(s.sent_at for group in samples.values() for s in group)
-    planned = serve.planned_ttft(after_ts=since - 1)
+    planned = {
+        id_: record["planned_ttft_ms"] for id_, record in serve.planned(after_ts=since - 1).items()
+    }
     gateways, ttft_stats = {}, {}
     for name, group in samples.items():
         ok = [s for s in group if not s.error]
