@@ -5,6 +5,7 @@ client TTFT through a gateway minus client TTFT direct (p50 - p50, p95 - p95).""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from typing import Any
 from latency.bench.gateway.drive import ServeChild, load_run
 from latency.bench.gateway.load import Endpoint
 from latency.bench.report import percentiles
-from latency.testing.processes import Child, _die_with_parent, port_free
+from latency.testing.processes import ROOT, Child, _die_with_parent, port_free
 
 LEVELS = (1, 20)
 REGION = "edge-eu"  # the endpoint the app's catalog tries first for gpt-4o-mini
@@ -35,12 +36,25 @@ def litellm_config_write(*, path: Path, upstream: str, model: str) -> Path:
     return path
 
 
+def litellm_binary() -> Path:
+    """LiteLLM's CLI: from a venv of its own under .data (its pins would downgrade the app's
+    uvicorn and websockets), else beside this Python, else on PATH."""
+    for candidate in (ROOT / ".data" / "litellm-venv" / "bin" / "litellm",
+                      Path(sys.executable).parent / "litellm"):  # fmt: skip
+        if candidate.exists():
+            return candidate
+    found = shutil.which("litellm")
+    if found is None:
+        raise RuntimeError("--versus litellm needs LiteLLM's proxy: see the `bench` extra")
+    return Path(found)
+
+
 def litellm_start(*, upstream: str, model: str, work: Path, timeout_s: float = 240.0) -> Child:
     """LiteLLM's proxy, one worker, in front of `upstream`; ready when its liveness answers."""
     config = litellm_config_write(path=work / "litellm.yaml", upstream=upstream, model=model)
     port = port_free()
     log = (work / "litellm.log").open("wb")
-    command = [str(Path(sys.executable).parent / "litellm"), "--config", str(config),
+    command = [str(litellm_binary()), "--config", str(config),
                "--port", str(port), "--num_workers", "1"]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                preexec_fn=_die_with_parent)  # fmt: skip
