@@ -21,10 +21,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from latency.bench.gateway.cpu import app_cpu_ms, cpu_snapshot, postmaster_pid_read
+from latency.bench.gateway.load import question_unique
 from latency.bench.report import Target, percentiles, progress, table_print
 from latency.testing.processes import daphne_start, simulator_start
 
-END = re.compile(r'<article id="msg-(\d+)"[^>]*data-state="(done|failed|stopped)"')
+# An answer's end: the question's article (sent with it in the first fragment) is "done" too.
+END = re.compile(r'<article id="msg-(\d+)"[^>]*class="msg assistant"[^>]*data-state="(done|failed|stopped)"')
 FIRST_TOKEN = '<span id="msg-'  # the fragment that appends an answer's text
 TURNS_A_CONVERSATION = 10  # as the browser run: a fresh conversation every ten turns
 TARGETS = {20: (("p50", 10), ("p95", 25)), 100: (("p95", 75),)}
@@ -88,9 +90,7 @@ async def conversations_run(
     total = max(messages, concurrency)
     plans = [[] for _ in range(concurrency)]
     for index in range(total):
-        plans[index % concurrency].append(
-            f"Tell me about case {uuid.uuid4().hex[:10]} of question {index}, briefly."
-        )
+        plans[index % concurrency].append(question_unique(index=index))
     done = [0]
     results = await asyncio.gather(*(
         conversation_drive(url=url, user=user, session=session, questions=plan, done=done,

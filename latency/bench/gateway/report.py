@@ -17,7 +17,7 @@ from latency.bench.gateway.drive import DATABASE
 from latency.bench.report import Target, table_print
 from latency.testing.processes import ROOT
 
-QUICK = {"seconds": 2.0, "versus_seconds": 4.0}
+QUICK = {"seconds": 2.0, "versus_seconds": 12.0}
 
 
 def gateway_run(
