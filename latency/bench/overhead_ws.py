@@ -26,7 +26,9 @@ from latency.bench.report import Target, percentiles, progress, table_print
 from latency.testing.processes import daphne_start, simulator_start
 
 # An answer's end: the question's article (sent with it in the first fragment) is "done" too.
-END = re.compile(r'<article id="msg-(\d+)"[^>]*class="msg assistant"[^>]*data-state="(done|failed|stopped)"')
+END = re.compile(
+    r'<article id="msg-(\d+)"[^>]*class="msg assistant"[^>]*data-state="(done|failed|stopped)"'
+)
 FIRST_TOKEN = '<span id="msg-'  # the fragment that appends an answer's text
 TURNS_A_CONVERSATION = 10  # as the browser run: a fresh conversation every ten turns
 TARGETS = {20: (("p50", 10), ("p95", 25)), 100: (("p95", 75),)}
