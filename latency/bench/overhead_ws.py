@@ -117,6 +117,9 @@ def overhead_concurrent_run(
                            log_path=work / "daphne.log")  # fmt: skip
         postmaster = postmaster_pid_read(data_dir=Path(settings.DATA_DIR))
         try:
+            # Untimed: the first answers of a fresh daphne pay for its lazy starts.
+            asyncio.run(conversations_run(url=web.url, user=user, session=session,
+                                          concurrency=2, messages=4))  # fmt: skip
             before = cpu_snapshot(serve_pid=web.process.pid, postmaster_pid=postmaster)
             started = time.perf_counter()
             answers = asyncio.run(conversations_run(url=web.url, user=user, session=session,
