@@ -157,7 +157,8 @@ def overhead_concurrent_run(
         **{key: percentiles([r[key] for r in rows])
            for key in ("own_ms", "client_own_ms", "planned_ms", "client_ttft_ms")},
         "cpu_ms_per_request": round(app_cpu_ms(delta=cpu) / requests, 3),
-        "postgres_cpu_ms_per_request": round(1000 * cpu["postgres"] / requests, 3),
+        "postgres_cpu_ms_per_request": None if cpu["postgres"] is None
+        else round(1000 * cpu["postgres"] / requests, 3),
     }  # fmt: skip
     user.delete()
     table_print(

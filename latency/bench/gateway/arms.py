@@ -43,7 +43,6 @@ def arms_all(
     err = sys.stderr
     endpoint = Endpoint(name="subsecond", base_url=f"{serve.url}/v1", api_key=key,
                         model=options["model"])  # fmt: skip
-    postmaster = postmaster_pid_read(data_dir=Path(settings.DATA_DIR))
     levels, seconds = options["streams"], options["seconds"]
     err.write("warming up (untimed)\n")
     load_run(endpoint=endpoint, streams=2, loop="closed", seconds=min(2.0, seconds))
@@ -69,6 +68,7 @@ def arms_all(
                     raw = work / f"py-spy-{pid}.txt"
                     spy = profile_start(pid=pid, seconds=seconds, output=raw)
                     profile = {"pid": pid, "arm": f"{streams}-{loop}-{cache}", "raw": str(raw)}
+                postmaster = postmaster_pid_read(data_dir=Path(settings.DATA_DIR))
                 before = cpu_snapshot(serve_pid=serve.process.pid, postmaster_pid=postmaster)
                 load = load_run(endpoint=endpoint, streams=streams, loop=loop, seconds=seconds,
                                 rate=rate, seeds=seeds if cache == "hit" else None)  # fmt: skip
@@ -99,7 +99,9 @@ def profile_finish(*, spy: Any, raw: Path) -> dict[str, Any]:
     return {"top": profile_top(raw_path=raw)}
 
 
-def arm_summary(*, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float]) -> dict[str, Any]:
+def arm_summary(
+    *, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float | None]
+) -> dict[str, Any]:
     rows = joined["rows"]
     summary = samples_summary(load.samples, tokens=[r["completion_tokens"] for r in rows])
     requests = max(summary["requests"], 1)
@@ -120,7 +122,7 @@ def arm_summary(*, load: ArmLoad, joined: dict[str, Any], cpu: dict[str, float])
         "joined": len(rows),
         "left_out": joined["left_out"],
         "cpu_ms_per_request": round(app_cpu_ms(delta=cpu) / requests, 3),
-        "cpu_ms_per_request_by_role": {role: round(1000 * s / requests, 3)
+        "cpu_ms_per_request_by_role": {role: None if s is None else round(1000 * s / requests, 3)
                                        for role, s in cpu.items()},  # fmt: skip
         "measured_at": time.time(),
     }

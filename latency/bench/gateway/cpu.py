@@ -22,12 +22,16 @@ class CpuSnapshot:
     """Cumulative CPU seconds by role at one moment; two of them give an arm's cost."""
 
     by_role: dict[str, float]
+    postmaster_pid: int | None = None
 
-    def minus(self, earlier: CpuSnapshot) -> dict[str, float]:
-        return {
+    def minus(self, earlier: CpuSnapshot) -> dict[str, float | None]:
+        delta: dict[str, float | None] = {
             role: round(seconds - earlier.by_role.get(role, 0.0), 6)
             for role, seconds in self.by_role.items()
         }
+        if self.postmaster_pid is None or self.postmaster_pid != earlier.postmaster_pid:
+            delta["postgres"] = None  # restarted in between, or unknown: no figure at all
+        return delta
 
 
 def _role(process: psutil.Process) -> str:
@@ -57,20 +61,23 @@ def cpu_snapshot(*, serve_pid: int, postmaster_pid: int | None) -> CpuSnapshot:
         except psutil.NoSuchProcess:
             continue
     by_role["postgres"] = 0.0
-    if postmaster_pid is not None:
-        postmaster = psutil.Process(postmaster_pid)
+    try:
+        postmaster = psutil.Process(postmaster_pid) if postmaster_pid else None
+    except psutil.NoSuchProcess:
+        postmaster, postmaster_pid = None, None
+    if postmaster is not None:
         for process in [postmaster, *postmaster.children(recursive=True)]:
             try:
                 by_role["postgres"] += _seconds(process)
             except psutil.NoSuchProcess:
                 continue
-    return CpuSnapshot(by_role=by_role)
+    return CpuSnapshot(by_role=by_role, postmaster_pid=postmaster_pid)
 
 
-def app_cpu_ms(*, delta: dict[str, float]) -> float:
+def app_cpu_ms(*, delta: dict[str, float | None]) -> float:
     """The app's CPU over an arm: the serve tree (web, Redis, serve/worker/alerts), without the
     simulator; PostgreSQL is reported on its own."""
-    return 1000 * sum(delta.get(role, 0.0) for role in ("web", "redis", "other"))
+    return 1000 * sum(delta.get(role) or 0.0 for role in ("web", "redis", "other"))
 
 
 def postmaster_pid_read(*, data_dir: Path) -> int | None:
