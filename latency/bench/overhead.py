@@ -29,7 +29,14 @@ QUESTIONS = [
 ]
 
 
-def overhead_run(*, out: TextIO, messages: int = 60, **_: Any) -> tuple[dict, dict]:
+def overhead_run(
+    *, out: TextIO, messages: int = 60, concurrency: int = 1, **_: Any
+) -> tuple[dict, dict]:
+    """One person in Chromium when `concurrency` is 1; N websocket conversations otherwise."""
+    if concurrency > 1:
+        from latency.bench.overhead_ws import overhead_concurrent_run
+
+        return overhead_concurrent_run(out=out, messages=messages, concurrency=concurrency)
     from latency.cache.service import cache_entries_forget
     from latency.models import CacheEntry, Message, RequestTrace
 

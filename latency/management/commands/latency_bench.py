@@ -17,6 +17,7 @@ SCENARIOS = {
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
     "batch": "latency.bench.batch:batch_run",
+    "gateway": "latency.bench.gateway.report:gateway_run",
 }
 
 
@@ -35,6 +36,21 @@ class Command(BaseCommand):
         parser.add_argument("--parts", default="lookup,seed,e2e,embed,quality", help="cache")
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
         parser.add_argument("--items", type=int, default=2000, help="batch: items of the job")
+        parser.add_argument("--concurrency", type=int, default=1,
+                            help="overhead: concurrent websocket conversations (1: the browser)")
+        parser.add_argument("--streams", default="1,20,100", help="gateway: concurrent streams")
+        parser.add_argument("--seconds", type=float, default=None, help="gateway: s an arm")
+        parser.add_argument("--quick", action="store_true", help="gateway: a fast smoke run")
+        parser.add_argument("--profile", action="store_true",
+                            help="gateway: py-spy on one web process in the 20-stream arm")
+        parser.add_argument("--versus", default="",
+                            help="gateway: 'litellm' (started here) or another gateway's URL")
+        parser.add_argument("--versus-seconds", type=float, default=None,
+                            help="gateway: s of versus load a level, all gateways together")
+        parser.add_argument("--versus-rounds", type=int, default=4, help="gateway: interleaving")
+        parser.add_argument("--web-processes", type=int, default=0,
+                            help="gateway: serve's WEB_PROCESSES (default one per core)")
+        parser.add_argument("--model", default="gpt-4o-mini", help="gateway: the model asked")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         from latency.testing.processes import stop_children_on_sigterm
