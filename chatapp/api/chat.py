@@ -6,6 +6,7 @@ X-Cache-Similarity and X-Model; the last chunk (or the body) carries `x_latency`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -99,6 +100,10 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     parsed = _request_parse(request.body, user.pk, received_at, paced=paced)
     if isinstance(parsed, HttpResponse):
         return parsed
+    # The id the client sees is the trace's request_id: a benchmark or a support ticket can
+    # find the request's trace (and its upstream call) from the response alone.
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    parsed = dataclasses.replace(parsed, request_id=completion_id)
     events = pipeline_run(request=parsed)
     # Pull events up to the first token: the headers need the cache outcome and the model.
     head: list[object] = []
@@ -110,7 +115,6 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
     failure = next((e for e in head if isinstance(e, ErrorEvent)), None)
     if failure is not None:
         return _failure_response(failure)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if parsed.stream:
         response = StreamingHttpResponse(
             _sse(completion_id, head, events), content_type="text/event-stream"
@@ -121,6 +125,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         if isinstance(body, ErrorEvent):  # failed after its first token: an error, not a 200
             return _failure_response(body)
         response = JsonResponse(body)
+    response["x-request-id"] = completion_id
     if start is not None:
         response["X-Cache"] = start.cache_tier
         response["X-Model"] = start.model
