@@ -208,3 +208,15 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 60.0
             child.stop()
             raise RuntimeError(f"daphne did not start; see {log_path}")
         time.sleep(0.2)
+
+
+def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
+    """`manage.py documents_worker` with this process's environment (its database); `batch`:
+    it exits once the queue is empty."""
+    log = log_path.open("wb")
+    command = [sys.executable, str(ROOT / "manage.py"), "documents_worker"]
+    process = subprocess.Popen(
+        command + ["--batch"] * batch, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    return Child(url="", process=process, log_path=log_path, files=[log])

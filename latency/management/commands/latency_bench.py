@@ -16,6 +16,7 @@ SCENARIOS = {
     "routing": "latency.bench.routing.run:routing_run",
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
+    "ablation": "latency.bench.ablation.run:ablation_run",
 }
 
 
@@ -33,6 +34,15 @@ class Command(BaseCommand):
         parser.add_argument("--rebuild", action="store_true", help="cache: reload the tables")
         parser.add_argument("--parts", default="lookup,seed,e2e,embed,quality", help="cache")
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
+        parser.add_argument("--quick", action="store_true", help="a minute or two, few samples")
+        parser.add_argument("--users", type=int, default=20, help="ablation: concurrent users")
+        parser.add_argument("--seed", type=int, default=1, help="ablation: repeatable workload")
+        parser.add_argument("--out-dir", default="", help="ablation: BENCHMARKS.md and charts")
+        parser.add_argument("--rounds", type=int, default=None, help="ablation: ABAB rounds")
+        parser.add_argument("--arm-seconds", type=float, default=None, help="ablation")
+        parser.add_argument("--rate", type=float, default=0.1, help="ablation: per user, /s")
+        parser.add_argument("--sweep", default="1,5,20", help="ablation: users, default arm")
+        parser.add_argument("--sweep-seconds", type=float, default=None, help="ablation")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         from latency.testing.processes import stop_children_on_sigterm
