@@ -78,8 +78,9 @@ async def conversation_run(
         else:
             await _api_conversation(api, conversation, sample_new, samples)
     except Exception as error:  # noqa: BLE001 - a failed request is a measurement: counted
-        if samples and not samples[-1].state:
-            samples[-1].state, samples[-1].error = "error", f"{type(error).__name__}: {error}"
+        if not samples or samples[-1].state:  # failed before its first request was sent
+            samples.append(sample_new(len(samples)))
+        samples[-1].state, samples[-1].error = "error", f"{type(error).__name__}: {error}"[:300]
     return samples
 
 

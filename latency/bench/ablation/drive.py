@@ -140,6 +140,23 @@ async def segment_drive(
     return [sample for samples in results for sample in samples]
 
 
+async def servers_warm(*, target: Target, err: TextIO) -> None:
+    """Untimed: one conversation through each client, so that first-call costs (connection
+    pools, the embedding model's first batches, template loading) land in no arm."""
+    from latency.bench.ablation.workload import Conversation
+
+    warm = [
+        Conversation(start_s=0.0, user=0, client=client, turns=(f"Warm-up question {client}?",),
+                     use_documents=client == "ws")  # fmt: skip
+        for client in ("ws", "api_stream", "api_whole")
+    ]
+    drawn = await segment_drive(target=target, plan=warm, arm="warm", round_index=0, err=err,
+                                label=f"warm-up {target.url}")  # fmt: skip
+    failed = [s.error for s in drawn if s.state != "done"]
+    if failed:
+        err.write(f"warm-up requests failed: {failed}\n")
+
+
 def rounds_drive(
     *, options: Options, arms: list[Arm], targets: dict[bool, Target], err: TextIO
 ) -> tuple[list[Sample], list[dict[str, Any]], dict[str, float]]:
@@ -245,6 +262,8 @@ def ablation_drive(*, options: Options, err: TextIO) -> dict[str, Any]:
         targets = {edge: Target(url=s.url, session=session, api_key=key, user=user)
                    for edge, s in servers.items()}  # fmt: skip
         try:
+            for target in targets.values():
+                asyncio.run(servers_warm(target=target, err=err))
             samples, segments, cacheable = rounds_drive(
                 options=options, arms=arms, targets=targets, err=err
             )

@@ -131,8 +131,7 @@ def _markdown(*, results: dict[str, Any], rows: list[list[Any]], sweep_rows: lis
         f"Machine: {machine['cpus']} cores, {machine['cpu_model']}, load average "
         f"{machine['load_average_before']} before and {machine['load_average_after']} after "
         f"(a shared machine). Command: `{command}`. Took {results['elapsed_s']} s.",
-        METHOD.format(**results, realism=results["realism"],
-                      cloud=results["cloud_catalog"]),  # fmt: skip
+        METHOD.format(**results, cloud=results["cloud_catalog"]),
         f"### {title}", markdown_table(header=HEADER, rows=rows),
         "### The app's own share of TTFT against concurrency (default arm)",
         markdown_table(header=SWEEP_HEADER, rows=sweep_rows),
