@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +35,8 @@ from latency.bench.ablation.workload import (
 from latency.bench.report import progress
 from latency.testing.processes import (
     Child,
-    daphne_start,
+    daphne_launch,
+    daphne_ready_wait,
     documents_worker_start,
     simulator_start,
 )
@@ -89,16 +89,16 @@ def documents_ingest(*, user: Any, work: Path, err: TextIO, timeout_s: float = 2
 
 
 def servers_start(*, simulator_url: str, cloud_catalog: Path, work: Path) -> dict[bool, Child]:
-    """Two daphnes at once (each loads the embedding model): edge False is cloud-only."""
+    """Two daphnes loading their models at once: edge False is the cloud-only catalog."""
     base = {"SIMULATOR_URL": simulator_url, "REDIS_URL": ""}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        cloud = pool.submit(
-            daphne_start, env={**base, "MODEL_CATALOG": str(cloud_catalog)},
-            log_path=work / "daphne-cloud.log", timeout_s=180,
-        )  # fmt: skip
-        edge = pool.submit(daphne_start, env=base, log_path=work / "daphne-edge.log",
-                           timeout_s=180)  # fmt: skip
-        return {False: cloud.result(), True: edge.result()}
+    servers = {
+        False: daphne_launch(env={**base, "MODEL_CATALOG": str(cloud_catalog)},
+                             log_path=work / "daphne-cloud.log"),
+        True: daphne_launch(env=base, log_path=work / "daphne-edge.log"),
+    }  # fmt: skip
+    for server in servers.values():
+        daphne_ready_wait(child=server, timeout_s=240)
+    return servers
 
 
 def settings_apply(*, values: dict[str, Any]) -> None:
