@@ -46,4 +46,3 @@ def test_ablation_quick_writes_every_arm_target_and_chart(tmp_path: Path) -> Non
     for name in PNGS:
         assert (tmp_path / "docs" / "bench" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"docs/bench/{name}" in markdown
-    assert not (ROOT / "docs" / "bench" / "ablation_distribution.png").exists() or True

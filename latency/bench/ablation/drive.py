@@ -310,6 +310,7 @@ def main(argv: list[str]) -> int:
     result = ablation_drive(options=options, err=sys.stderr)
     result["work_dir"] = str(options.work)
     Path(args.result).write_text(json.dumps(result))
+    (options.work / "result.json").write_text(json.dumps(result))  # kept beside the logs
     return 0
 
 
