@@ -10,11 +10,14 @@ daphne with the catalog unchanged. Both share the database, Redis and the simula
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+SETTLE_S = 1.5  # every process re-reads StrategySettings within a second
+DRAIN_S = 60.0  # the longest wait for a segment's last answers after its window
 STANDARD_MODEL = "gpt-5"  # the seed article's baseline model; else the catalog's first standard
 
 
@@ -63,6 +66,14 @@ def arm_settings(*, arms: list[Arm], key: str) -> dict[str, Any]:
         if arm.key == key:
             return values
     raise KeyError(key)
+
+
+def settings_apply(*, values: dict[str, Any]) -> None:
+    from latency.models import CacheEntry, StrategySettings
+
+    StrategySettings.objects.update_or_create(id=1, defaults=values)
+    CacheEntry.objects.all().delete()  # every segment starts cold: hits come from its own plan
+    time.sleep(SETTLE_S)
 
 
 def standard_model_choose(*, catalog_path: Path) -> str:

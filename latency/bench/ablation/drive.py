@@ -18,14 +18,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from latency.bench.ablation.arms import (
+    DRAIN_S,
     Arm,
     arm_settings,
     arms_build,
     catalog_cloud_write,
+    settings_apply,
     standard_model_choose,
 )
 from latency.bench.ablation.clients import Sample, Target, conversation_run
 from latency.bench.ablation.join import samples_join, upstream_counts
+from latency.bench.ablation.sweep import sweep_drive
 from latency.bench.ablation.workload import (
     DOCUMENTS,
     WorkloadShape,
@@ -41,8 +44,6 @@ from latency.testing.processes import (
     simulator_start,
 )
 
-SETTLE_S = 1.5  # every process re-reads StrategySettings within a second
-DRAIN_S = 60.0  # the longest wait for a segment's last answers after its window
 # Realism on, limits generous for 20 users (about 200 requests and 200k tokens a minute at most)
 REALISM = {"prefill": True, "capacity": 16, "rpm": 1200, "tpm": 2_000_000}
 
@@ -99,14 +100,6 @@ def servers_start(*, simulator_url: str, cloud_catalog: Path, work: Path) -> dic
     for server in servers.values():
         daphne_ready_wait(child=server, timeout_s=240)
     return servers
-
-
-def settings_apply(*, values: dict[str, Any]) -> None:
-    from latency.models import CacheEntry, StrategySettings
-
-    StrategySettings.objects.update_or_create(id=1, defaults=values)
-    CacheEntry.objects.all().delete()  # every segment starts cold: hits come from its own plan
-    time.sleep(SETTLE_S)
 
 
 async def segment_drive(
@@ -180,51 +173,6 @@ def rounds_drive(
             segments.append({"arm": arm.key, "round": round_index, "start_ts": started,
                              "end_ts": time.time()})  # fmt: skip
     return samples, segments, cacheable
-
-
-def sweep_drive(
-    *, options: Options, arms: list[Arm], target: Target, err: TextIO
-) -> list[Sample]:
-    """The default arm at 1, 5 and 20 users, closed loop (each user's next conversation right
-    after the last, so concurrency is the user count): the app's own share against it."""
-    samples: list[Sample] = []
-    for users in options.sweep:
-        shape = WorkloadShape(users=users, rate_per_user=options.rate)
-        plan = workload_plan(seed=options.seed * 7 + users, shape=shape,
-                             window_s=options.sweep_seconds * 50)  # fmt: skip
-        settings_apply(values=arm_settings(arms=arms, key=arms[-1].key))
-        samples += asyncio.run(
-            _closed_loop(target=target, plan=plan, users=users, seconds=options.sweep_seconds)
-        )
-        err.write(f"sweep {users} users: {len(samples)} requests so far\n")
-    return samples
-
-
-async def _closed_loop(
-    *, target: Target, plan: list[Any], users: int, seconds: float
-) -> list[Sample]:
-    from openai import AsyncOpenAI
-
-    api = AsyncOpenAI(base_url=f"{target.url}/v1", api_key=target.api_key, max_retries=0,
-                      timeout=90)  # fmt: skip
-    deadline = time.monotonic() + seconds
-
-    async def user_run(user: int) -> list[Sample]:
-        drawn: list[Sample] = []
-        for conversation in (c for c in plan if c.user == user):
-            if time.monotonic() >= deadline:
-                break
-            drawn += await conversation_run(target=target, conversation=conversation,
-                                            arm=f"sweep_{users}", round_index=0, api=api)
-        return drawn
-
-    try:
-        results = await asyncio.wait_for(
-            asyncio.gather(*(user_run(u) for u in range(users))), timeout=seconds + DRAIN_S
-        )
-    finally:
-        await api.close()
-    return [sample for drawn in results for sample in drawn]
 
 
 def bench_user() -> tuple[Any, str, str]:
