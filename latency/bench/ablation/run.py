@@ -29,7 +29,8 @@ from latency.bench.report import Target, machine_info, table_print
 from latency.testing.processes import ROOT
 
 DATABASE = "subsecond_bench_ablation"
-# Full: about 300 requests an arm (P99 on >= 100 samples) in under 20 minutes here.
+# Full: about 300 requests an arm (P99 on >= 100 samples), of which about 40% repeat an
+# earlier question of their segment (`workload_cacheable_share`), in under 20 minutes here.
 FULL = {"rounds": 3, "arm_seconds": 36.0, "sweep_seconds": 25.0}
 QUICK = {"rounds": 1, "arm_seconds": 8.0, "sweep_seconds": 6.0}
 SWEEP_HEADER = ("users", "n", "errors", "hit rate", "TTFT p50", "p95", "own p50", "own p95",

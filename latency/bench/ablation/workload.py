@@ -85,7 +85,7 @@ class Conversation:
 class WorkloadShape:
     users: int = 20
     rate_per_user: float = 0.1  # conversations a second a user (Poisson)
-    pool_share: float = 0.8  # first questions drawn from the repeat pool, else a unique tail
+    pool_share: float = 0.85  # first questions drawn from the repeat pool, else a unique tail
     zipf_s: float = 1.2
     document_share: float = 0.15
     api_stream_share: float = 0.15
