@@ -180,6 +180,12 @@ def simulator_start(
 
 def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 180.0) -> Child:
     """daphne on a free port with `env` added to this process's environment."""
+    return daphne_ready_wait(child=daphne_launch(env=env, log_path=log_path), timeout_s=timeout_s)
+
+
+def daphne_launch(*, env: dict[str, str], log_path: Path) -> Child:
+    """Start daphne without waiting: several can load their models at once. Call it from the
+    thread that stays (the parent-death signal fires when the starting thread ends)."""
     port = port_free()
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -201,7 +207,10 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 180.
         stderr=subprocess.STDOUT,
         preexec_fn=_die_with_parent,
     )
-    child = Child(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, files=[log])
+    return Child(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path, files=[log])
+
+
+def daphne_ready_wait(*, child: Child, timeout_s: float = 60.0) -> Child:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -211,7 +220,18 @@ def daphne_start(*, env: dict[str, str], log_path: Path, timeout_s: float = 180.
                     return child
         except OSError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
+        if child.process.poll() is not None or time.monotonic() > deadline:
             child.stop()
-            raise RuntimeError(f"daphne did not start; see {log_path}")
+            raise RuntimeError(f"daphne did not start; see {child.log_path}")
         time.sleep(0.2)
+
+def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
+    """`manage.py documents_worker` with this process's environment (its database); `batch`:
+    it exits once the queue is empty."""
+    log = log_path.open("wb")
+    command = [sys.executable, str(ROOT / "manage.py"), "documents_worker"]
+    process = subprocess.Popen(
+        command + ["--batch"] * batch, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    return Child(url="", process=process, log_path=log_path, files=[log])

@@ -18,6 +18,7 @@ SCENARIOS = {
     "rag": "latency.bench.rag:rag_run",
     "batch": "latency.bench.batch:batch_run",
     "gateway": "latency.bench.gateway.report:gateway_run",
+    "ablation": "latency.bench.ablation.run:ablation_run",
 }
 
 
@@ -40,7 +41,6 @@ class Command(BaseCommand):
                             help="overhead: concurrent websocket conversations (1: the browser)")
         parser.add_argument("--streams", default="1,20,100", help="gateway: concurrent streams")
         parser.add_argument("--seconds", type=float, default=None, help="gateway: s an arm")
-        parser.add_argument("--quick", action="store_true", help="gateway: a fast smoke run")
         parser.add_argument("--profile", action="store_true",
                             help="gateway: py-spy on one web process in the 20-stream arm")
         parser.add_argument("--versus", default="",
@@ -51,6 +51,15 @@ class Command(BaseCommand):
         parser.add_argument("--web-processes", type=int, default=0,
                             help="gateway: serve's WEB_PROCESSES (default one per core)")
         parser.add_argument("--model", default="gpt-4o-mini", help="gateway: the model asked")
+        parser.add_argument("--quick", action="store_true", help="a minute or two, few samples")
+        parser.add_argument("--users", type=int, default=20, help="ablation: concurrent users")
+        parser.add_argument("--seed", type=int, default=1, help="ablation: repeatable workload")
+        parser.add_argument("--out-dir", default="", help="ablation: BENCHMARKS.md and charts")
+        parser.add_argument("--rounds", type=int, default=None, help="ablation: ABAB rounds")
+        parser.add_argument("--arm-seconds", type=float, default=None, help="ablation")
+        parser.add_argument("--rate", type=float, default=0.1, help="ablation: per user, /s")
+        parser.add_argument("--sweep", default="1,5,20", help="ablation: users, default arm")
+        parser.add_argument("--sweep-seconds", type=float, default=None, help="ablation")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         from latency.testing.processes import stop_children_on_sigterm

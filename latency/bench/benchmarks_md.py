@@ -1,0 +1,32 @@
+"""BENCHMARKS.md, written by the benchmarks from their runs: each scenario owns one section
+between markers and replaces only that, so scenarios do not overwrite each other."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PREAMBLE = (
+    "# Benchmarks\n\nWritten by `python manage.py latency_bench SCENARIO` from its own run; "
+    "never edited by hand. Each section is one scenario's latest run.\n"
+)
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+
+
+def benchmarks_section_write(*, name: str, markdown: str, path: Path) -> Path:
+    """Put `markdown` between the section's markers in `path`, replacing what was there;
+    a new section goes at the end, a new file starts with the preamble."""
+    start, end = _markers(name)
+    text = path.read_text() if path.exists() else PREAMBLE
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
