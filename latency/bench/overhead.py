@@ -110,7 +110,8 @@ def _browser_chat(*, url: str, username: str, password: str, count: int) -> list
     seen = []
     with sync_playwright() as playwright:
         browser = chromium_launch(playwright=playwright)
-        page = browser.new_page()
+        # Playwright evaluates its waits with eval, which the app's CSP rightly forbids.
+        page = browser.new_context(bypass_csp=True).new_page()
         page_log_in(page=page, base_url=url, username=username, password=password)
         for index in range(count):
             if index % 10 == 0:  # a fresh conversation every ten turns keeps prompts comparable

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from django.contrib.auth import get_user_model
 from openai import NotFoundError, OpenAI
 
 from latency.models import BatchItem, BatchJob
@@ -160,10 +161,11 @@ def test_users_see_only_their_own_batches_and_files(live_app, client) -> None:  
             call()
     assert other.batches.list().data == []
     # The page and its downloads: a job made by the API shows on its owner's /batch/ only.
-    client.login(username="api-other", password="pw")
+    users = get_user_model().objects
+    client.force_login(users.get(username="api-other"))
     assert batch.id not in client.get("/batch/").content.decode()
     assert client.get(f"/batch/{batch.id}/").status_code == 404
     assert client.get(f"/batch/{batch.id}/results.csv").status_code == 404
-    client.login(username="api-owner", password="pw")
+    client.force_login(users.get(username="api-owner"))
     assert batch.id in client.get("/batch/").content.decode()
     assert client.get(f"/batch/{batch.id}/results.jsonl").status_code == 200

@@ -1,0 +1,118 @@
+"""The chat-completions surface an existing app uses, through the gateway to the simulator with
+the official openai SDK over HTTP: tools (a round trip), JSON mode and schemas, several
+choices, stop sequences, usage in streams, and answers that are never cached for another."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import openai
+import pytest
+from django.contrib.auth import get_user_model
+
+from latency.gateway.keys import api_key_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "weather_get",
+        "description": "The weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"},
+                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"],
+        },
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def client(live_app) -> openai.OpenAI:  # noqa: ANN001
+    user = get_user_model().objects.create_user(f"sf-{uuid.uuid4().hex[:6]}", password="x" * 12)
+    return openai.OpenAI(base_url=f"{live_app.url}/v1", api_key=api_key_create(user=user),
+                         max_retries=0)  # fmt: skip
+
+
+def _ask(text: str) -> list[dict]:
+    return [{"role": "user", "content": f"{text} ({uuid.uuid4().hex[:6]})"}]
+
+
+def test_a_tool_round_trip_streamed_and_whole(client: openai.OpenAI) -> None:
+    messages = _ask("What is the weather in Lisbon?")
+    first = client.chat.completions.create(model="gpt-4o-mini", messages=messages,
+                                           tools=[WEATHER])  # fmt: skip
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    arguments = json.loads(call.function.arguments)
+    assert call.function.name == "weather_get" and set(arguments) >= {"city", "unit"}
+    assert arguments["unit"] in {"celsius", "fahrenheit"}
+    history = [*messages, choice.message.model_dump(exclude_none=True),
+               {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}]
+    final = client.chat.completions.create(model="gpt-4o-mini", messages=history,
+                                           tools=[WEATHER])  # fmt: skip
+    assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content
+
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Weather in Oslo?"),
+                                            tools=[WEATHER], stream=True)  # fmt: skip
+    names, fragments, reasons = [], [], []
+    for chunk in stream:
+        for part in chunk.choices:
+            for delta in part.delta.tool_calls or []:
+                if delta.function and delta.function.name:
+                    names.append(delta.function.name)
+                if delta.function and delta.function.arguments:
+                    fragments.append(delta.function.arguments)
+            if part.finish_reason:
+                reasons.append(part.finish_reason)
+    assert names == ["weather_get"] and "tool_calls" in reasons
+    assert {"city", "unit"} <= set(json.loads("".join(fragments)))
+
+
+def test_json_mode_schema_choices_stop_and_usage(client: openai.OpenAI) -> None:
+    as_json = client.chat.completions.create(
+        model="gpt-4o-mini", messages=_ask("Describe Paris as JSON"),
+        response_format={"type": "json_object"},
+    )  # fmt: skip
+    assert isinstance(json.loads(as_json.choices[0].message.content), dict)
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+              "population": {"type": "integer"}}, "required": ["name", "population"]}  # fmt: skip
+    shaped = client.chat.completions.create(
+        model="gpt-4o-mini", messages=_ask("Give a city as JSON"),
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "city", "schema": schema, "strict": True}},
+    )  # fmt: skip
+    value = json.loads(shaped.choices[0].message.content)
+    assert isinstance(value["name"], str) and isinstance(value["population"], int)
+    two = client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Name a colour"), n=2)
+    assert [c.index for c in two.choices] == [0, 1]
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Explain caching"))
+    cut_at = whole.choices[0].message.content.split()[3]
+    assert whole.usage.prompt_tokens > 0 and whole.usage.completion_tokens > 0
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=_ask("Explain streaming"), stream=True,
+        stream_options={"include_usage": True}, stop=[cut_at],
+    )  # fmt: skip
+    chunks = list(stream)
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_a_cached_answer_never_carries_another_requests_format(client: openai.OpenAI) -> None:
+    question = _ask("What is the capital of Peru?")
+    prose = client.chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                             messages=question)  # fmt: skip
+    assert prose.headers["x-cache"] == "miss"
+    as_json = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=question, response_format={"type": "json_object"}
+    )
+    assert as_json.headers["x-cache"] == "miss", "a prose answer is not served for JSON mode"
+    assert isinstance(json.loads(as_json.parse().choices[0].message.content), dict)
+    again = client.chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                             messages=question)  # fmt: skip
+    assert again.headers["x-cache"] == "exact"
+    hit = again.parse()
+    assert hit.usage.prompt_tokens_details.cached_tokens == hit.usage.prompt_tokens > 0
