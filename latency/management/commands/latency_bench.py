@@ -17,6 +17,7 @@ SCENARIOS = {
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
     "batch": "latency.bench.batch:batch_run",
+    "edge": "latency.bench.edge:edge_run",
 }
 
 
