@@ -33,7 +33,7 @@ def edge_model_command(*, name: str, port: int, threads: int) -> list[str]:
         "--model", str(edge_model_path(name=name)), "--model_alias", MODELS[name][2],
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
         "--n_threads", str(threads), "--n_threads_batch", str(threads),
-        "--verbose", "false",
+        "--verbose", "false", "--interrupt_requests", "false",
     ]  # fmt: skip
 
 

@@ -231,7 +231,8 @@ def edge_server_start(*, threads: int = 1, timeout_s: float = 60.0) -> Child:
     process = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
          "--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads)],
+         "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
+         "--interrupt_requests", "false"],  # queue a second request, not cut the first off
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,
     )  # fmt: skip
