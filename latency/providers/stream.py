@@ -123,10 +123,18 @@ async def provider_stream(
             **options,  # type: ignore[arg-type]
         ) as response:
             # Leaving the block closes the response: the upstream stops generating at once.
+            usage_seen, text_chunks = False, 0
             async for line in response.iter_lines():
                 delta = _delta_parse(line=line, endpoint=endpoint, rich=rich)
                 if delta is not None:
+                    usage_seen = usage_seen or delta.completion_tokens is not None
+                    text_chunks += bool(delta.text)
                     yield delta
+            if not usage_seen:
+                # llama.cpp's server (llama-cpp-python 0.3) accepts `stream_options` but sends
+                # no usage chunk; it streams one token a chunk, so the chunks are the count.
+                # The prompt's tokens stay unknown (None): the pipeline counts them itself.
+                yield StreamDelta(completion_tokens=text_chunks)
     except httpx.TimeoutException as error:
         # Raised while reading the stream: the endpoint stalled after it had started.
         raise UpstreamError(

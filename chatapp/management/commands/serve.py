@@ -1,5 +1,7 @@
 """`make run`: migrate, then start the simulator (when no real endpoint is set), one daphne
 process per core sharing one listening socket, the documents worker and the alert checker.
+`make run-edge` (EDGE_MODEL=smollm2) also starts llama.cpp's server beside the simulator, waits
+for it, and hands its address to the children as EDGE_MODEL_URL.
 
 Several web processes share state through Redis: REDIS_URL when set, else an embedded one
 (chatapp/embedded_redis.py). Ctrl-C, SIGINT or SIGTERM stops every process this started; if
@@ -44,6 +46,23 @@ class Command(BaseCommand):
         if not env.OPENAI_API_KEY:
             port = env.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "latency.simulator", "--port", port]
+        edge = None
+        if env.EDGE_MODEL:
+            from chatapp.edge_model import edge_model_command, edge_model_wait
+
+            edge_url = f"http://127.0.0.1:{env.EDGE_MODEL_PORT}"
+            edge = subprocess.Popen(
+                edge_model_command(
+                    name=env.EDGE_MODEL, port=env.EDGE_MODEL_PORT, threads=env.EDGE_MODEL_THREADS
+                ),
+                env=child_env,
+            )
+            try:
+                edge_model_wait(url=edge_url, process=edge)
+            except RuntimeError:
+                self._processes_stop({"edge-model": edge})
+                raise
+            child_env["EDGE_MODEL_URL"] = edge_url
         # One listening socket, inherited by every web process: the kernel hands each new
         # connection to one of them, so every core serves. daphne runs through
         # chatapp.serving: requests must arrive within HTTP_BODY_TIMEOUT_S, and an oversized
@@ -76,6 +95,8 @@ class Command(BaseCommand):
             )  # fmt: skip
             for name, command in commands.items()
         }
+        if edge is not None:
+            processes["edge-model"] = edge
         listener.close()  # the web processes hold it now
         sharing = "embedded Redis" if shared else ("Redis" if env.REDIS_URL else "one process")
         self.stdout.write(

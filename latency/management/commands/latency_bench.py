@@ -19,6 +19,7 @@ SCENARIOS = {
     "batch": "latency.bench.batch:batch_run",
     "gateway": "latency.bench.gateway.report:gateway_run",
     "ablation": "latency.bench.ablation.run:ablation_run",
+    "edge": "latency.bench.edge:edge_run",
 }
 
 
