@@ -32,3 +32,9 @@ class UpstreamError(SubsecondError):
         self.kind = kind
         self.endpoint = endpoint
         self.user_message = message
+
+    @property
+    def refused_request(self) -> bool:
+        """A 4xx other than 408 and 429: the request's fault, not the endpoint's."""
+        status = self.kind.removeprefix("http_")
+        return status.isdigit() and status.startswith("4") and status not in {"408", "429"}

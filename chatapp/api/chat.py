@@ -73,8 +73,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
 
 
 def _failure_response(failure: ErrorEvent) -> HttpResponse:
+    upstream_status = failure.kind.removeprefix("http_")
     if failure.kind == "request":
         status, kind = 400, "invalid_request_error"
+    elif upstream_status.isdigit() and upstream_status.startswith("4"):
+        status, kind = int(upstream_status), "invalid_request_error"  # passed on as refused
     elif failure.kind == "internal":
         status, kind = 500, "server_error"
     else:

@@ -2,7 +2,8 @@
 
 Each frame costs the edge a render, an encode and a write (and the browser a DOM swap); at
 20 streams that per-token work was most of the app's CPU. The first token always goes at once
-(time to first token is what users feel), and no token waits longer than `window_s`.
+(time to first token is what users feel), and no token waits longer than `window_s`. Events
+that carry raw choices (tool-call fragments, several choices) pass one by one, as sent.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def events_coalesced(
             except StopAsyncIteration:
                 break
             pending = asyncio.ensure_future(anext(events))
-            if isinstance(event, TokenEvent):
+            if isinstance(event, TokenEvent) and not event.choices:
                 if not sent_first:
                     sent_first, flushed_at = True, loop.time()
                     yield event

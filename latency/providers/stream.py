@@ -159,8 +159,11 @@ async def provider_stream(
             f"Could not reach {endpoint.name}.", kind="connection", endpoint=endpoint.name
         ) from error
     except openai.APIStatusError as error:
+        message = f"{endpoint.name} answered with an error ({error.status_code})."
+        if 400 <= error.status_code < 500:  # the request's fault: say what the endpoint said
+            body = error.body if isinstance(error.body, dict) else {}
+            detail = str(body.get("message") or (body.get("error") or {}).get("message") or "")
+            message = f"{message[:-1]}: {detail[:300]}" if detail else message
         raise UpstreamError(
-            f"{endpoint.name} answered with an error ({error.status_code}).",
-            kind=f"http_{error.status_code}",
-            endpoint=endpoint.name,
+            message, kind=f"http_{error.status_code}", endpoint=endpoint.name
         ) from error

@@ -141,6 +141,10 @@ class ResilientStream:
                     raise item.error
                 if not isinstance(item, UpstreamError):
                     return self._win(loop, attempt), item
+                if item.refused_request:
+                    # The request itself was refused (400, 404, 422...): another endpoint would
+                    # refuse it too, and it says nothing about this endpoint's health.
+                    raise item
                 last_error = item
                 await self._attempt_failed(attempt, item)
             if not self._active:

@@ -101,8 +101,17 @@ def test_json_mode_schema_choices_stop_and_usage(client: openai.OpenAI) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
 
+def test_a_refused_request_is_a_400_with_the_reason_and_no_retries(client: openai.OpenAI) -> None:
+    # JSON mode needs the word in the messages, as OpenAI requires: the upstream refuses it.
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Describe Rome"),
+                                       response_format={"type": "json_object"})  # fmt: skip
+    assert "json" in str(refused.value).lower()
+    assert "tried" not in str(refused.value), "a refused request is not sent elsewhere"
+
+
 def test_a_cached_answer_never_carries_another_requests_format(client: openai.OpenAI) -> None:
-    question = _ask("What is the capital of Peru?")
+    question = _ask("What is the capital of Peru? (If a format is asked for, answer in JSON.)")
     prose = client.chat.completions.with_raw_response.create(model="gpt-4o-mini",
                                                              messages=question)  # fmt: skip
     assert prose.headers["x-cache"] == "miss"
