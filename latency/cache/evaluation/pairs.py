@@ -48,7 +48,7 @@ async def pairs_evaluate(
             await cache_store(
                 scope=scope, query=pair.cached, normalized=query_normalize(text=pair.cached),
                 embedding=await query_embed(text=pair.cached), response=f"answer to {pair.cached}",
-                model="cache-eval", source_documents=[], ttl_s=3600, max_entries=10**9,
+                model="cache-eval", source_documents=[], ttl_s=3600,
             )  # fmt: skip
             trace = TraceRecorder(received_at=time.perf_counter(), feature="eval", source="eval")
             lookup = await cache_lookup(
