@@ -31,13 +31,6 @@ def _redis() -> Any:
     return client
 
 
-async def exact_tier_close() -> None:
-    """Close this loop's Redis pool (an orderly shutdown; tests between event loops)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
-
-
 def exact_key(*, scope_key: str, normalized: str) -> str:
     digest = hashlib.sha256(normalized.encode()).hexdigest()[:32]
     return f"subsecond:cache:exact:{scope_key}:{digest}"

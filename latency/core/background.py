@@ -53,10 +53,3 @@ async def background_wait(*, timeout_s: float | None = None) -> None:
     async with asyncio.timeout(timeout_s):
         while mine := [t for t in _pending if t.get_loop() is loop]:
             await asyncio.gather(*mine, return_exceptions=True)
-
-
-def background_cancel() -> None:
-    """Cancel this loop's background tasks (a loop about to close)."""
-    loop = asyncio.get_running_loop()
-    for task in [t for t in _pending if t.get_loop() is loop]:
-        task.cancel()
