@@ -25,6 +25,7 @@ class ChatRequest:
     # What the upstream gets as the client sent it (tools, tool_choice, response_format, n,
     # stop, seed, user, logprobs, max_completion_tokens, and fields we do not know).
     options: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: int | None = None  # counted by the edge already (the API's admission)
 
     @property
     def rich(self) -> bool:

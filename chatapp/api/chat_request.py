@@ -188,7 +188,7 @@ def chat_call_parse(
         messages=messages, received_at=received_at, feature=feature, user_id=user_id,
         model=model, temperature=payload.get("temperature"), max_tokens=max_tokens,
         source="api", stream=bool(payload.get("stream")), options=options,
-        request_id=request_id, replay_paced=paced,
+        request_id=request_id, replay_paced=paced, prompt_tokens=prompt_tokens,
     )  # fmt: skip
     include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
     reserve = prompt_tokens + (answer_limit or settings.API_DEFAULT_MAX_TOKENS)

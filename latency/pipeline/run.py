@@ -88,7 +88,7 @@ async def _stages(run: AnswerRun) -> AsyncIterator[Event]:
         await upstream_cancel(run)
         async for event in cache_replay(
             hit=lookup.hit, trace=trace, settings=settings, paced=request.replay_paced,
-            usage_prompt=messages_tokens(messages=request.messages),
+            usage_prompt=run.prompt_estimate(),
         ):  # fmt: skip
             if isinstance(event, TokenEvent):
                 run.parts.append(event.text)

@@ -92,11 +92,17 @@ class AnswerRun:
         self.prompt_tokens, self.completion_tokens = prompt, completion
         self.trace.set(tokens_prompt=prompt, tokens_completion=completion)
 
+    def prompt_estimate(self) -> int:
+        """The request's prompt in o200k tokens: the edge's count when it made one."""
+        if self.request.prompt_tokens is not None:
+            return self.request.prompt_tokens
+        return messages_tokens(messages=self.request.messages)
+
     def usage(self) -> Usage:
         """The upstream's count when it sent one, else ours (o200k, as OpenAI counts)."""
         prompt = self.prompt_tokens
         if prompt is None:
-            prompt = messages_tokens(messages=self.request.messages)
+            prompt = self.prompt_estimate()
         completion = self.completion_tokens
         if completion is None:
             completion = tokens_count(text=self.text)
