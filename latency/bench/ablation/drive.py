@@ -177,17 +177,12 @@ def rounds_drive(
 
 def bench_user() -> tuple[Any, str, str]:
     from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
 
     from latency.gateway.keys import api_key_create
+    from latency.testing.sessions import session_key_make
 
     user, _ = get_user_model().objects.get_or_create(username="bench-ablation")
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return user, session.session_key, api_key_create(user=user, name="ablation")
+    return user, session_key_make(user=user), api_key_create(user=user, name="ablation")
 
 
 def ablation_drive(*, options: Options, err: TextIO) -> dict[str, Any]:

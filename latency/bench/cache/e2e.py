@@ -24,6 +24,7 @@ from latency.bench.cache.questions import PARAPHRASES
 from latency.bench.cache.seed import REDIS_URL, seed_client
 from latency.bench.report import percentiles, progress
 from latency.testing.processes import daphne_start, simulator_start
+from latency.testing.sessions import session_key_make
 
 DONE = re.compile(r'<article id="msg-\d+"[^>]*data-state="done"[^>]*data-cache="(\w+)"')
 TIER = re.compile(r"cached · (\w+)")
@@ -62,7 +63,7 @@ def e2e_measure(*, hits: int, err: TextIO) -> dict[str, Any]:
             log_path=work / "daphne.log",
         )
         try:
-            session = _session_make(user)
+            session = session_key_make(user=user)
             answers = asyncio.run(
                 _conversations_run(url=web.url, user=user, session=session, hits=hits, err=err)
             )
@@ -171,17 +172,6 @@ def _stages(*, since: Any) -> dict[str, dict[str, dict[str, float]]]:
             [total for _, total in rows if total is not None]
         )
     return stages
-
-
-def _session_make(user: Any) -> str:
-    from django.contrib.sessions.backends.db import SessionStore
-
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
 
 
 async def _ask(*, url: str, user: Any, session: str, question: str, ttft: bool = False) -> Answer:
