@@ -69,15 +69,16 @@ def pairs_similarity(*, pairs: Sequence[CachePair]) -> list[float]:
     return [float(vectors[pair.cached] @ vectors[pair.asked]) for pair in pairs]
 
 
-def pairs_judge(*, pairs: Sequence[CachePair]) -> list[PairJudgement]:
+def pairs_judge(*, pairs: Sequence[CachePair], explain: bool = False) -> list[PairJudgement]:
     """The verifier's judgement of each pair past the cosine gate: what it decides apart from
-    the threshold, so that a sweep judges each pair once."""
+    the threshold, so that a sweep judges each pair once (`explain`: and what led to it)."""
     vectors = pairs_vectors(pairs=pairs)
     return [
         cache_hit_judge(
             query=pair.asked, candidate=pair.cached, threshold=-1.0,
             similarity=float(vectors[pair.asked] @ vectors[pair.cached]),
             query_embedding=vectors[pair.asked], candidate_embedding=vectors[pair.cached],
+            explain=explain,
         )  # fmt: skip
         for pair in pairs
     ]

@@ -96,7 +96,7 @@ def false_hits_explain(*, outcomes: Sequence[PairOutcome]) -> list[tuple[PairOut
     from latency.cache.evaluation.calibrate import pairs_judge
 
     wrong = [o for o in outcomes if o.served and not o.pair.same]
-    judgements = pairs_judge(pairs=[o.pair for o in wrong])
+    judgements = pairs_judge(pairs=[o.pair for o in wrong], explain=True)
     explained = []
     for outcome, judgement in zip(wrong, judgements, strict=True):
         if outcome.tier == "exact":

@@ -81,12 +81,15 @@ def cache_hit_judge(
     query_embedding: np.ndarray | None = None,
     candidate_embedding: np.ndarray | None = None,
     model: VerifierModel | None = None,
+    explain: bool = False,
 ) -> PairJudgement:
+    """The verdict on a pair; with `explain`, also the feature that pushed hardest towards
+    serving (about forty more scorings: reports only, never the request path)."""
     if similarity < threshold:
         detail = f"similarity {similarity:.2f} < {threshold:.2f}"
         return PairJudgement(Verdict(False, "similarity", detail))
     if (parts := template_parts(query, candidate)) is not None:
-        return _template_judge(parts, threshold=threshold, model=model)
+        return _template_judge(parts, threshold=threshold, model=model, explain=explain)
     report = rules_check(query=query, candidate=candidate)
     codes = tuple(verdict.reason for verdict in report.fired)
     for verdict in report.fired:
@@ -101,7 +104,7 @@ def cache_hit_judge(
         report=report, query_embedding=query_embedding, candidate_embedding=candidate_embedding
     )
     probability = model.probability(features)
-    leading = model.leading_feature(features)
+    leading = model.leading_feature(features) if explain else ""
     if probability < model.cutoff:
         soft = [verdict for verdict in report.fired if verdict.reason != "wording"]
         why = f"model p={probability:.2f} < {model.cutoff:.2f}"
@@ -142,7 +145,7 @@ def template_parts(query: str, candidate: str) -> tuple[str, str] | None:
 
 
 def _template_judge(
-    parts: tuple[str, str], *, threshold: float, model: VerifierModel | None
+    parts: tuple[str, str], *, threshold: float, model: VerifierModel | None, explain: bool
 ) -> PairJudgement:
     """Judge the differing parts as the questions, with their own embeddings: the template's
     words would otherwise make any two requests look alike (and past the model's 256-token
@@ -157,7 +160,7 @@ def _template_judge(
     judgement = cache_hit_judge(
         query=asked, candidate=cached, similarity=float(asked_vector @ cached_vector),
         threshold=threshold, query_embedding=asked_vector, candidate_embedding=cached_vector,
-        model=model,
+        model=model, explain=explain,
     )  # fmt: skip
     verdict = judgement.verdict
     if not verdict.ok:
