@@ -264,22 +264,33 @@ def edge_server_start(*, threads: int = 1, timeout_s: float = 60.0) -> Child:
         time.sleep(0.2)
 
 
-def process_cpu_s(*, pid: int) -> float:
-    """CPU seconds a process has used (user + system, 10 ms ticks): what says it went idle."""
-    import psutil
+def process_cpu_ns(*, pid: int) -> int:
+    """CPU time a process's threads have run, in ns, from the scheduler's own accounting
+    (/proc/PID/task/*/schedstat), not the 10 ms ticks of cpu_times: exact enough to tell a
+    token's forward pass (milliseconds of CPU) from the event loop's housekeeping (microseconds)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
+            continue
+    return total
 
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
 
-
-def cpu_silence_ms(*, pid: int, window_s: float = 0.6, poll_s: float = 0.005) -> float:
-    """From now, when the process last used CPU within the window, in ms: how long it kept
-    working (generating) after a stream was closed. Exact to the kernel's 10 ms tick."""
+def cpu_silence_ms(
+    *, pid: int, window_s: float = 0.6, poll_s: float = 0.002, busy_share: float = 0.5
+) -> float:
+    """From now, when the process last computed within the window, in ms: how long it kept
+    generating after a stream was closed. "Computed" is a poll interval in which its threads
+    ran for at least `busy_share` of it (a forward pass keeps a core busy for milliseconds; an
+    idle server's timers and logging take microseconds, which the 10 ms tick accounting of
+    cpu_times would round up to a whole tick at random moments)."""
     start = time.monotonic()
-    used, last_busy = process_cpu_s(pid=pid), 0.0
+    used, last_busy, polled = process_cpu_ns(pid=pid), 0.0, start
     while time.monotonic() - start < window_s:
         time.sleep(poll_s)
-        now_used = process_cpu_s(pid=pid)
-        if now_used > used:
-            used, last_busy = now_used, time.monotonic() - start
+        now, now_used = time.monotonic(), process_cpu_ns(pid=pid)
+        if now_used - used >= busy_share * (now - polled) * 1e9:
+            last_busy = now - start
+        used, polled = now_used, now
     return last_busy * 1000
