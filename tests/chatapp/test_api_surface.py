@@ -1,10 +1,12 @@
 """The chat-completions surface an existing app uses, through the gateway to the simulator with
 the official openai SDK over HTTP: tools (a round trip), JSON mode and schemas, several
-choices, stop sequences, usage in streams, and answers that are never cached for another."""
+choices, stop sequences, usage in streams, answers that are never cached for another, unknown
+fields passed upstream, and OpenAI's 400 for what a model or the gateway cannot take."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import openai
@@ -125,3 +127,45 @@ def test_a_cached_answer_never_carries_another_requests_format(client: openai.Op
     assert again.headers["x-cache"] == "exact"
     hit = again.parse()
     assert hit.usage.prompt_tokens_details.cached_tokens == hit.usage.prompt_tokens > 0
+
+
+def test_unknown_fields_reach_the_upstream(client: openai.OpenAI, simulator) -> None:  # noqa: ANN001
+    since = time.time()
+    answer = client.chat.completions.create(
+        model="gpt-4o-mini", messages=_ask("Say hello"), user="user-7", seed=7,
+        metadata={"team": "search"}, extra_body={"x_campaign": "spring", "safety_identifier": "s1"},
+    )  # fmt: skip
+    assert answer.choices[0].message.content
+    deadline = time.monotonic() + 5
+    while not (sent := [r for r in simulator.log(after_ts=since) if "x_campaign" in r["fields"]]):
+        assert time.monotonic() < deadline, "no upstream request carried the unknown field"
+        time.sleep(0.05)
+    assert {"user", "seed", "metadata", "safety_identifier"} <= set(sent[-1]["fields"])
+
+
+def test_a_field_the_model_cannot_take_is_openais_400(client: openai.OpenAI) -> None:
+    thought = client.chat.completions.create(model="gpt-5", messages=_ask("Think about tides"),
+                                             reasoning_effort="low")  # fmt: skip
+    assert thought.choices[0].message.content, "a model that reasons takes it"
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Think"),
+                                           reasoning_effort="low", stream=stream)  # fmt: skip
+        assert refused.value.body["type"] == "invalid_request_error"
+        assert "reasoning_effort" in refused.value.body["message"]
+        assert refused.value.response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("extra, param", [
+    ({"n": 9}, "n"), ({"top_logprobs": 30, "logprobs": True}, "top_logprobs"),
+    ({"response_format": {"type": "xml"}}, "response_format"), ({"stop": [1]}, "stop"),
+    ({"tools": [{"type": "function", "function": {}}]}, "tools"), ({"seed": "seven"}, "seed"),
+])  # fmt: skip
+def test_values_the_gateway_cannot_pass_are_400s_naming_the_field(
+    client: openai.OpenAI, extra: dict, param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Hi"), extra_body=extra)
+    error = refused.value.body
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert error["message"] and "code" in error
