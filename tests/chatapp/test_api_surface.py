@@ -75,6 +75,25 @@ def test_a_tool_round_trip_streamed_and_whole(client: openai.OpenAI) -> None:
     assert {"city", "unit"} <= set(json.loads("".join(fragments)))
 
 
+async def test_the_async_sdk_streamed_and_whole(client: openai.OpenAI) -> None:
+    async with openai.AsyncOpenAI(base_url=str(client.base_url), api_key=client.api_key,
+                                  max_retries=0) as async_client:  # fmt: skip
+        whole = await async_client.chat.completions.create(
+            model="gpt-4o-mini", messages=_ask("Explain tides")
+        )
+        assert whole.choices[0].message.content and whole.usage.completion_tokens > 0
+        stream = await async_client.chat.completions.create(
+            model="gpt-4o-mini", messages=_ask("Weather in Bergen?"), tools=[WEATHER],
+            stream=True, stream_options={"include_usage": True},
+        )  # fmt: skip
+        chunks = [chunk async for chunk in stream]
+    calls = [d for c in chunks for part in c.choices for d in part.delta.tool_calls or []]
+    assert calls and calls[0].function.name == "weather_get" and calls[0].id.startswith("call_")
+    arguments = json.loads("".join(d.function.arguments or "" for d in calls))
+    assert arguments["unit"] in {"celsius", "fahrenheit"}
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+
+
 def test_json_mode_schema_choices_stop_and_usage(client: openai.OpenAI) -> None:
     as_json = client.chat.completions.create(
         model="gpt-4o-mini", messages=_ask("Describe Paris as JSON"),
