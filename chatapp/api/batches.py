@@ -1,16 +1,16 @@
 """OpenAI's Batch API: POST /v1/batches (Idempotency-Key honoured), GET one, the list (`after`,
-`limit`), cancel. The same jobs as the /batch/ page; the work is in latency.batching."""
+`limit`), cancel. The same jobs as the /batch/ page; the work is in latency.batching; request
+ids, errors and rate-limit headers come from chatapp.api.edge."""
 
 from __future__ import annotations
-
-import json
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 
-from chatapp.api.files import api_error, api_user, not_found, unauthorized
+from chatapp.api.edge import api_body_json, api_endpoint
+from chatapp.api.errors import api_error, api_invalid
+from chatapp.api.files import api_user, not_found
 from latency.batching.files import file_owned
 from latency.batching.inputs import CHAT_URL, BatchInputError, openai_lines_parse
 from latency.batching.jobs import (
@@ -33,13 +33,13 @@ def _create(user, payload: dict, idempotency_key: str | None) -> BatchJob | Json
     if existing is not None:
         return existing
     if payload.get("endpoint") != CHAT_URL:
-        return api_error(400, f"endpoint must be {CHAT_URL}.", param="endpoint",
+        return api_error(status=400, message=f"endpoint must be {CHAT_URL}.", param="endpoint",
                          code="invalid_endpoint")  # fmt: skip
     if payload.get("completion_window") not in WINDOWS:
-        return api_error(400, "completion_window must be '24h'.", param="completion_window")
+        return api_invalid("completion_window must be '24h'.", param="completion_window")
     metadata = payload.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
-        return api_error(400, "metadata must be an object.", param="metadata")
+        return api_invalid("metadata must be an object.", param="metadata")
     file = file_owned(user=user, uid=str(payload.get("input_file_id") or ""))
     if file is None:
         return not_found("file", str(payload.get("input_file_id")))
@@ -63,17 +63,13 @@ def _shown(job: BatchJob) -> dict:
     return batch_object(job=job)
 
 
-@csrf_exempt
+@api_endpoint(methods=("GET", "POST"))
 async def batches_view(request: HttpRequest) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
+    if isinstance(user, HttpResponse):
+        return user
     if request.method == "POST":
-        try:
-            payload = json.loads(request.body)
-            assert isinstance(payload, dict)
-        except (ValueError, AssertionError):
-            return api_error(400, "The body must be a JSON object.")
+        payload = api_body_json(request=request)
         key = request.headers.get("Idempotency-Key") or None
         job = await sync_to_async(_create)(user, payload, key)
         if isinstance(job, JsonResponse):
@@ -99,23 +95,22 @@ def _list(user, query) -> dict:  # noqa: ANN001
             "last_id": data[-1]["id"] if data else None, "has_more": len(page) > limit}  # fmt: skip
 
 
+@api_endpoint(methods=("GET",))
 async def batch_view(request: HttpRequest, batch_id: str) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
+    if isinstance(user, HttpResponse):
+        return user
     job = await sync_to_async(job_visible)(user=user, uid=batch_id)
     if job is None:
         return not_found("batch", batch_id)
     return JsonResponse(await sync_to_async(_shown)(job))
 
 
-@csrf_exempt
+@api_endpoint(methods=("POST",))
 async def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
-    if request.method != "POST":
-        return api_error(405, "Use POST to cancel a batch.")
+    if isinstance(user, HttpResponse):
+        return user
     job = await sync_to_async(job_visible)(user=user, uid=batch_id)
     if job is None:
         return not_found("batch", batch_id)

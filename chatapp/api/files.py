@@ -1,64 +1,86 @@
-"""OpenAI's Files API for batches: POST /v1/files (multipart, purpose=batch), GET one, its
-content, DELETE. Bearer keys; a user sees only their own files. The work is in latency.batching."""
+"""OpenAI's Files API for batches: POST /v1/files (multipart, purpose=batch), the list, GET one,
+its content, DELETE. Bearer keys; a user sees only their own files. The work is in
+latency.batching; request ids, errors and rate-limit headers come from chatapp.api.edge."""
 
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 
-from chatapp.api import errors
-from latency.batching.files import file_delete, file_owned, file_store
+from chatapp.api.auth import api_admit, api_grant
+from chatapp.api.edge import api_endpoint
+from chatapp.api.errors import api_error, api_invalid, api_rate_limited, api_unauthorized
+from latency.batching.files import file_delete, file_owned, file_store, files_owned
 from latency.batching.output import file_object
-from latency.gateway.verify import api_key_verify
 from latency.models import BatchFile
 
-
-def api_error(status: int, message: str, *, kind: str = "invalid_request_error",
-              code: str | None = None, param: str | None = None) -> JsonResponse:  # fmt: skip
-    return errors.api_error(status=status, message=message, kind=kind, code=code, param=param)
+FILES_LIST_MAX = 10_000  # OpenAI's own bound on `limit`
 
 
 async def api_user(request: HttpRequest):  # noqa: ANN201
-    """The key's user (the check is cached, the user row read: files and batches are not on
-    the chat's hot path)."""
+    """The key's user once the request is counted against the key's limits (a user row read:
+    files and batches are not on the chat's hot path), or the refusal to send instead."""
     from django.contrib.auth import get_user_model
 
-    grant = await api_key_verify(authorization=request.headers.get("Authorization", ""))
-    if grant is None:
-        return None
-    return await get_user_model().objects.filter(id=grant.user_id, is_active=True).afirst()
-
-
-def unauthorized() -> JsonResponse:
-    return api_error(401, "Missing or invalid API key.", code="invalid_api_key")
+    state = await api_admit(request=request, tokens=0)
+    if not state.admitted:
+        return api_rate_limited(state=state)
+    user_id = api_grant(request=request).user_id
+    user = await get_user_model().objects.filter(id=user_id, is_active=True).afirst()
+    return api_unauthorized() if user is None else user
 
 
 def not_found(kind: str, uid: str) -> JsonResponse:
-    return api_error(404, f"No such {kind}: {uid!r}.", code="not_found")
+    return api_error(status=404, message=f"No such {kind}: {uid!r}.", code="not_found")
 
 
 def _upload(request: HttpRequest) -> tuple[str, bytes, str] | JsonResponse:
     upload = request.FILES.get("file")
     purpose = request.POST.get("purpose", "")
     if upload is None:
-        return api_error(400, "Send the file as the multipart field 'file'.", param="file")
+        return api_invalid("Send the file as the multipart field 'file'.", param="file")
     if purpose != BatchFile.Purpose.BATCH:
-        return api_error(400, f"purpose must be 'batch', not {purpose!r}.", param="purpose")
+        return api_invalid(f"purpose must be 'batch', not {purpose!r}.", param="purpose")
     if upload.size > settings.BATCH_MAX_FILE_BYTES:
         limit_mb = settings.BATCH_MAX_FILE_BYTES / (1024 * 1024)
-        return api_error(413, f"The file is larger than {limit_mb:g} MB.", code="file_too_large")
+        return api_error(status=413, message=f"The file is larger than {limit_mb:g} MB.",
+                         code="file_too_large", param="file")  # fmt: skip
     return upload.name or "input.jsonl", upload.read(), purpose
 
 
-@csrf_exempt
+def _list(user, query: QueryDict) -> dict | JsonResponse:  # noqa: ANN001
+    """GET /v1/files as OpenAI pages it: newest first unless `order=asc`, `after` an id."""
+    try:
+        limit = int(query.get("limit", FILES_LIST_MAX))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= FILES_LIST_MAX:
+        return api_invalid(f"limit must be an integer from 1 to {FILES_LIST_MAX}.", param="limit")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        return api_invalid("order must be 'asc' or 'desc'.", param="order")
+    files = files_owned(user=user).defer("data")
+    if query.get("purpose"):
+        files = files.filter(purpose=query["purpose"])
+    files = files.order_by("created_at", "id") if order == "asc" else files  # Meta: newest first
+    after = files.filter(uid=query.get("after")).first() if query.get("after") else None
+    if after is not None:
+        files = files.filter(id__gt=after.id) if order == "asc" else files.filter(id__lt=after.id)
+    page = list(files[: limit + 1])
+    data = [file_object(file=file) for file in page[:limit]]
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": len(page) > limit}  # fmt: skip
+
+
+@api_endpoint(methods=("GET", "POST"))
 async def files_view(request: HttpRequest) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
-    if request.method != "POST":
-        return api_error(405, "Use POST to upload a file.")
+    if isinstance(user, HttpResponse):
+        return user
+    if request.method == "GET":
+        listed = await sync_to_async(_list)(user, request.GET)
+        return listed if isinstance(listed, HttpResponse) else JsonResponse(listed)
     upload = await sync_to_async(_upload)(request)
     if isinstance(upload, JsonResponse):
         return upload
@@ -68,11 +90,11 @@ async def files_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse(file_object(file=file))
 
 
-@csrf_exempt
+@api_endpoint(methods=("GET", "DELETE"))
 async def file_view(request: HttpRequest, file_id: str) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
+    if isinstance(user, HttpResponse):
+        return user
     if request.method == "DELETE":
         if not await sync_to_async(file_delete)(user=user, uid=file_id):
             return not_found("file", file_id)
@@ -83,10 +105,11 @@ async def file_view(request: HttpRequest, file_id: str) -> HttpResponse:
     return JsonResponse(file_object(file=file))
 
 
+@api_endpoint(methods=("GET",))
 async def file_content(request: HttpRequest, file_id: str) -> HttpResponse:
     user = await api_user(request)
-    if user is None:
-        return unauthorized()
+    if isinstance(user, HttpResponse):
+        return user
     file = await sync_to_async(file_owned)(user=user, uid=file_id)
     if file is None:
         return not_found("file", file_id)

@@ -157,6 +157,7 @@ async def chat_completions(request: Request) -> Response:
     )
     scale = config.time_scale
     record.model, record.stream, record.fault = chat.model, chat.stream, fault
+    record.fields = chat.fields
     record.prompt_tokens = prompt_tokens
     record.rtt_ms = round(plan.rtt_ms * scale, 3)
     served = not injected_error and verdict.allowed

@@ -1,7 +1,8 @@
-"""Validating the optional parts of a chat request: tools, response_format, stop, n, logprobs.
+"""Validating the optional parts of a chat request: tools, response_format, stop, n, logprobs,
+reasoning_effort.
 
-Each check raises OpenAI's 400 (`invalid_request_error` with the offending `param`); fields
-the simulator does not know are accepted and ignored.
+Each check raises OpenAI's 400 (`invalid_request_error` with the offending `param`), as does a
+parameter the model does not take; fields the simulator does not know are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from latency.simulator.errors import error_invalid, error_missing
+from latency.simulator.errors import error_invalid, error_missing, error_unsupported
 from latency.simulator.words import message_text
 
 MAX_CHOICES = 8
 MAX_STOP = 4
 MAX_TOP_LOGPROBS = 20
+# The models that reason before they answer, and so take `reasoning_effort`; OpenAI refuses it
+# for the others (gpt-4o, gpt-4o-mini) as an unsupported parameter.
+REASONING_MODELS = frozenset(
+    {"gpt-5", "gpt-5-thinking", "gemini-2.5-pro", "claude-sonnet-4.5-thinking"}
+)
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
@@ -154,6 +161,20 @@ def logprobs_validate(*, logprobs: Any, top_logprobs: Any) -> int | None:
                 message="'logprobs' must be set to true when 'top_logprobs' is used.",
             )
     return (top_logprobs or 0) if logprobs else None
+
+
+def reasoning_effort_validate(*, model: str, reasoning_effort: Any) -> None:
+    if reasoning_effort is None:
+        return
+    if model not in REASONING_MODELS:
+        raise error_unsupported(param="reasoning_effort")
+    if reasoning_effort not in REASONING_EFFORTS:
+        raise error_invalid(
+            param="reasoning_effort",
+            message=f"Invalid value: {reasoning_effort!r}. Supported values are: "
+            + ", ".join(f"'{effort}'" for effort in REASONING_EFFORTS)
+            + ".",
+        )
 
 
 def seed_validate(*, seed: Any) -> int | None:

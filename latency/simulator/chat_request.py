@@ -29,6 +29,7 @@ class ChatRequest:
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None  # json_object, or json_schema with schema
     top_logprobs: int | None = None  # None: no logprobs
+    fields: tuple[str, ...] = ()  # the body's field names, for the request log
 
 
 def _missing(param: str) -> ApiError:
@@ -94,6 +95,7 @@ def chat_request_parse(*, body: bytes) -> ChatRequest:
             message=f"The model `{model}` does not exist or you do not have access to it.",
             code="model_not_found",
         )
+    options.reasoning_effort_validate(model=model, reasoning_effort=data.get("reasoning_effort"))
     return ChatRequest(
         model=model,
         messages=messages,
@@ -113,4 +115,5 @@ def chat_request_parse(*, body: bytes) -> ChatRequest:
         top_logprobs=options.logprobs_validate(
             logprobs=data.get("logprobs"), top_logprobs=data.get("top_logprobs")
         ),
+        fields=tuple(sorted(data)),
     )

@@ -34,3 +34,13 @@ def error_missing(*, param: str) -> ApiError:
 
 def error_invalid(*, param: str, message: str) -> ApiError:
     return ApiError(status=400, message=message, code="invalid_value", param=param)
+
+
+def error_unsupported(*, param: str) -> ApiError:
+    """What OpenAI answers a parameter the model does not take (`reasoning_effort` to gpt-4o)."""
+    return ApiError(
+        status=400,
+        message=f"Unsupported parameter: '{param}' is not supported with this model.",
+        code="unsupported_parameter",
+        param=param,
+    )

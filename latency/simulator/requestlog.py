@@ -42,6 +42,7 @@ class RequestRecord:
     ts: float | None = None
     ttft_ms: float | None = None
     total_ms: float | None = None
+    fields: tuple[str, ...] = ()  # the names of the body's fields (never their values)
 
     def first_token_mark(self) -> None:
         if self.ttft_ms is None:

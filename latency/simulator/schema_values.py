@@ -1,9 +1,10 @@
 """Example values that validate against a JSON schema, for tool arguments and structured output.
 
 Covers what function schemas use: object (properties, required), string (enum, const, format,
-length), integer and number (bounds), boolean, null, array (items, length), type lists and
-anyOf/oneOf (the first branch). Strings come from the words of the question, so that
-`{"city": ...}` for "weather in Paris" reads like an answer.
+length), integer and number (bounds), boolean, null, array (items, length), type lists,
+anyOf/oneOf (the first branch) and local `$ref`s (`#/$defs/...`, where pydantic puts nested
+models). Strings come from the words of the question, so that `{"city": ...}` for "weather in
+Paris" reads like an answer.
 """
 
 from __future__ import annotations
@@ -62,12 +63,31 @@ def _number(*, schema: dict[str, Any], rng: random.Random, whole: bool) -> int |
     return round(rng.uniform(low, max(low, high)), 2)
 
 
+def _resolved(*, schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """The schema a local `$ref` points at (`#/$defs/Address`), followed a few hops at most;
+    keywords beside a `$ref` (a description, say) apply too."""
+    for _ in range(MAX_DEPTH):
+        ref = schema.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            break
+        target: Any = root
+        for part in (p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p):
+            target = target.get(part) if isinstance(target, dict) else None
+        siblings = {key: value for key, value in schema.items() if key != "$ref"}
+        schema = {**target, **siblings} if isinstance(target, dict) else siblings
+    return schema
+
+
 def schema_value_generate(
-    *, schema: Any, words: list[str], rng: random.Random, name: str = "", depth: int = 0
-) -> Any:
+    *, schema: Any, words: list[str], rng: random.Random, name: str = "", depth: int = 0,
+    root: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
     """A value valid for `schema`; `words` supply the strings, `rng` every other choice."""
     if not isinstance(schema, dict):
         return {}
+    root = schema if root is None else root
+    if "$ref" in schema:
+        schema = _resolved(schema=schema, root=root)
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -75,7 +95,12 @@ def schema_value_generate(
     for key in ("anyOf", "oneOf", "allOf"):
         if isinstance(schema.get(key), list) and schema[key]:
             return schema_value_generate(
-                schema=schema[key][0], words=words, rng=rng, name=name, depth=depth + 1
+                schema=schema[key][0],
+                words=words,
+                rng=rng,
+                name=name,
+                depth=depth + 1,
+                root=root,
             )
     kind = _type_of(schema)
     if kind == "object":
@@ -86,7 +111,7 @@ def schema_value_generate(
             # Optional properties come half the time, so both shapes of an answer occur.
             if depth < MAX_DEPTH and (key in required or rng.random() < 0.5):
                 value[key] = schema_value_generate(
-                    schema=sub, words=words, rng=rng, name=key, depth=depth + 1
+                    schema=sub, words=words, rng=rng, name=key, depth=depth + 1, root=root
                 )
         return value
     if kind == "array":
@@ -95,7 +120,7 @@ def schema_value_generate(
         count = 0 if depth >= MAX_DEPTH else rng.randint(low, max(low, min(high, low + 2)))
         return [
             schema_value_generate(
-                schema=schema.get("items", {}), words=words, rng=rng, depth=depth + 1
+                schema=schema.get("items", {}), words=words, rng=rng, depth=depth + 1, root=root
             )
             for _ in range(count)
         ]

@@ -169,3 +169,49 @@ def test_users_see_only_their_own_batches_and_files(live_app, client) -> None:  
     client.force_login(users.get(username="api-owner"))
     assert batch.id in client.get("/batch/").content.decode()
     assert client.get(f"/batch/{batch.id}/results.jsonl").status_code == 200
+
+
+def _openai_error(response, status: int) -> dict:  # noqa: ANN001
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert response.headers["x-request-id"]
+    return error
+
+
+def test_files_and_batches_carry_request_ids_and_refuse_in_openais_shape(live_app) -> None:  # noqa: ANN001
+    import httpx2 as httpx
+
+    key = api_user_make("api-edge")
+    client = _client(live_app, key)
+    traced = {"X-Request-Id": "batch-trace-1"}
+    raw = client.files.with_raw_response.create(file=("in.jsonl", lines_make(1, salt="edge")),
+                                                purpose="batch", extra_headers=traced)  # fmt: skip
+    assert raw.headers["x-request-id"] == "batch-trace-1"
+    assert raw.headers["x-ratelimit-remaining-requests"]
+    file = raw.parse()
+    assert [f.id for f in client.files.list(purpose="batch")] == [file.id]
+    content = client.files.with_raw_response.content(file.id)
+    assert content.headers["x-request-id"].startswith("req_")
+    batch = client.batches.with_raw_response.create(
+        input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.headers["x-request-id"].startswith("req_")
+    listed = client.batches.with_raw_response.list()
+    assert listed.headers["x-request-id"] and listed.headers["x-ratelimit-limit-requests"]
+
+    v1, auth = f"{live_app.url}/v1", {"Authorization": f"Bearer {key}"}
+    assert _openai_error(httpx.get(f"{v1}/files"), 401)["code"] == "invalid_api_key"
+    assert _openai_error(httpx.get(f"{v1}/batches/batch_nope", headers=auth), 404)
+    assert _openai_error(httpx.get(f"{v1}/files/file-nope/content", headers=auth), 404)
+    refused = httpx.get(f"{v1}/batches/{batch.parse().id}/cancel", headers=auth)
+    assert _openai_error(refused, 405) and refused.headers["allow"] == "POST"
+    assert _openai_error(httpx.put(f"{v1}/files/{file.id}", headers=auth), 405)
+    bad_json = httpx.post(f"{v1}/batches", content=b"{nope", headers=auth)
+    assert "JSON" in _openai_error(bad_json, 400)["message"]
+    not_an_object = httpx.post(f"{v1}/batches", json=[1], headers=auth)
+    assert _openai_error(not_an_object, 400)
+    no_file = httpx.post(f"{v1}/files", data={"purpose": "batch"}, headers=auth)
+    assert _openai_error(no_file, 400)["param"] == "file"
+    assert _openai_error(httpx.get(f"{v1}/files?limit=0", headers=auth), 400)["param"] == "limit"

@@ -1,10 +1,12 @@
 """The chat-completions surface an existing app uses, through the gateway to the simulator with
 the official openai SDK over HTTP: tools (a round trip), JSON mode and schemas, several
-choices, stop sequences, usage in streams, and answers that are never cached for another."""
+choices, stop sequences, usage in streams, answers that are never cached for another, unknown
+fields passed upstream, and OpenAI's 400 for what a model or the gateway cannot take."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import openai
@@ -73,6 +75,25 @@ def test_a_tool_round_trip_streamed_and_whole(client: openai.OpenAI) -> None:
     assert {"city", "unit"} <= set(json.loads("".join(fragments)))
 
 
+async def test_the_async_sdk_streamed_and_whole(client: openai.OpenAI) -> None:
+    async with openai.AsyncOpenAI(base_url=str(client.base_url), api_key=client.api_key,
+                                  max_retries=0) as async_client:  # fmt: skip
+        whole = await async_client.chat.completions.create(
+            model="gpt-4o-mini", messages=_ask("Explain tides")
+        )
+        assert whole.choices[0].message.content and whole.usage.completion_tokens > 0
+        stream = await async_client.chat.completions.create(
+            model="gpt-4o-mini", messages=_ask("Weather in Bergen?"), tools=[WEATHER],
+            stream=True, stream_options={"include_usage": True},
+        )  # fmt: skip
+        chunks = [chunk async for chunk in stream]
+    calls = [d for c in chunks for part in c.choices for d in part.delta.tool_calls or []]
+    assert calls and calls[0].function.name == "weather_get" and calls[0].id.startswith("call_")
+    arguments = json.loads("".join(d.function.arguments or "" for d in calls))
+    assert arguments["unit"] in {"celsius", "fahrenheit"}
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+
+
 def test_json_mode_schema_choices_stop_and_usage(client: openai.OpenAI) -> None:
     as_json = client.chat.completions.create(
         model="gpt-4o-mini", messages=_ask("Describe Paris as JSON"),
@@ -125,3 +146,45 @@ def test_a_cached_answer_never_carries_another_requests_format(client: openai.Op
     assert again.headers["x-cache"] == "exact"
     hit = again.parse()
     assert hit.usage.prompt_tokens_details.cached_tokens == hit.usage.prompt_tokens > 0
+
+
+def test_unknown_fields_reach_the_upstream(client: openai.OpenAI, simulator) -> None:  # noqa: ANN001
+    since = time.time()
+    answer = client.chat.completions.create(
+        model="gpt-4o-mini", messages=_ask("Say hello"), user="user-7", seed=7,
+        metadata={"team": "search"}, extra_body={"x_campaign": "spring", "safety_identifier": "s1"},
+    )  # fmt: skip
+    assert answer.choices[0].message.content
+    deadline = time.monotonic() + 5
+    while not (sent := [r for r in simulator.log(after_ts=since) if "x_campaign" in r["fields"]]):
+        assert time.monotonic() < deadline, "no upstream request carried the unknown field"
+        time.sleep(0.05)
+    assert {"user", "seed", "metadata", "safety_identifier"} <= set(sent[-1]["fields"])
+
+
+def test_a_field_the_model_cannot_take_is_openais_400(client: openai.OpenAI) -> None:
+    thought = client.chat.completions.create(model="gpt-5", messages=_ask("Think about tides"),
+                                             reasoning_effort="low")  # fmt: skip
+    assert thought.choices[0].message.content, "a model that reasons takes it"
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Think"),
+                                           reasoning_effort="low", stream=stream)  # fmt: skip
+        assert refused.value.body["type"] == "invalid_request_error"
+        assert "reasoning_effort" in refused.value.body["message"]
+        assert refused.value.response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("extra, param", [
+    ({"n": 9}, "n"), ({"top_logprobs": 30, "logprobs": True}, "top_logprobs"),
+    ({"response_format": {"type": "xml"}}, "response_format"), ({"stop": [1]}, "stop"),
+    ({"tools": [{"type": "function", "function": {}}]}, "tools"), ({"seed": "seven"}, "seed"),
+])  # fmt: skip
+def test_values_the_gateway_cannot_pass_are_400s_naming_the_field(
+    client: openai.OpenAI, extra: dict, param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=_ask("Hi"), extra_body=extra)
+    error = refused.value.body
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert error["message"] and "code" in error

@@ -72,3 +72,25 @@ def test_enums_consts_and_branches_are_respected() -> None:
         value = schema_value_generate(schema=schema, words=[], rng=random.Random(seed))
         assert value["unit"] in ("celsius", "fahrenheit") and value["version"] == 2
         assert isinstance(value["either"], int)
+
+
+def test_nested_models_referred_to_in_defs_validate() -> None:
+    from pydantic import BaseModel, Field
+
+    class Address(BaseModel):
+        street: str
+        postcode: str = Field(min_length=4)
+
+    class Office(BaseModel):
+        name: str
+        address: Address
+        branches: list[Address]
+        previous: Address | None = None
+
+    schema = Office.model_json_schema()
+    assert "$defs" in schema, "pydantic refers to the nested model"
+    for seed in range(50):
+        value = schema_value_generate(schema=schema, words=["office", "Porto"],
+                                      rng=random.Random(seed))  # fmt: skip
+        office = Office.model_validate(value)
+        assert office.address.street and len(office.branches) >= 1

@@ -192,8 +192,31 @@ async def test_invalid_values_get_openai_400s(
     assert body["message"] and "code" in body
 
 
-async def test_unknown_fields_are_accepted(client: AsyncOpenAI) -> None:
+async def test_unknown_fields_are_accepted_and_their_names_logged(
+    client: AsyncOpenAI, simulator: Any
+) -> None:
     reply = await client.chat.completions.create(
         model="gpt-4o", messages=QUESTION, extra_body={"reasoning_effort_v9": "max", "foo": 1}
     )
     assert reply.choices[0].finish_reason == "stop"
+    fields = simulator.log_record(completion_id=reply.id)["fields"]
+    assert {"reasoning_effort_v9", "foo", "model", "messages"} <= set(fields)
+    assert "max" not in json.dumps(fields), "names only: no request content in the log"
+
+
+async def test_reasoning_effort_only_for_models_that_reason(client: AsyncOpenAI) -> None:
+    reply = await client.chat.completions.create(
+        model="gpt-5", messages=QUESTION, reasoning_effort="low"
+    )
+    assert reply.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=QUESTION, reasoning_effort="low"
+        )
+    assert caught.value.body["param"] == "reasoning_effort"
+    assert caught.value.body["code"] == "unsupported_parameter"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(
+            model="gpt-5", messages=QUESTION, extra_body={"reasoning_effort": "max"}
+        )
+    assert caught.value.body["code"] == "invalid_value"
