@@ -4,6 +4,7 @@ remember a fresh answer, and forget entries (wrong answer, changed documents).""
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +54,17 @@ class CacheLookup:
 
 
 async def cache_lookup(
-    *, query: str, scope: CacheScope, settings: StrategySettings, trace: TraceRecorder
+    *,
+    query: str,
+    scope: CacheScope,
+    settings: StrategySettings,
+    trace: TraceRecorder,
+    on_exact_miss: Callable[[], Awaitable[None]] | None = None,
 ) -> CacheLookup:
+    """Exact tier, then semantic tier. `on_exact_miss` (the speculative model call) runs once
+    the exact tier has missed, as the semantic search goes to the database: an exact hit then
+    starts no upstream call, and the call's set-up on this loop overlaps PostgreSQL's search
+    instead of delaying the embedding."""
     lookup = CacheLookup(hit=None, normalized=query_normalize(text=query))
     if settings.exact_cache:
         with trace.stage("exact_cache"):
@@ -63,13 +73,16 @@ async def cache_lookup(
             lookup.hit = CacheHit(candidate=candidate, tier="exact", reason="same question")
             lookup.best_similarity = 1.0
             return lookup
-    if not settings.semantic_cache:
-        return lookup
-    if not query_embed_ready():
+    semantic = settings.semantic_cache and query_embed_ready()
+    if settings.semantic_cache and not semantic:
         trace.set(cache_note="semantic tier skipped: the embedding model is still loading")
+    if semantic:
+        with trace.stage("embed"):
+            lookup.embedding = await query_embed(text=query)
+    if on_exact_miss is not None:
+        await on_exact_miss()
+    if not semantic:
         return lookup
-    with trace.stage("embed"):
-        lookup.embedding = await query_embed(text=query)
     with trace.stage("semantic_lookup"):
         candidates = await cache_semantic_candidates(scope=scope, embedding=lookup.embedding)
         for candidate in candidates:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 from asgiref.sync import sync_to_async
@@ -81,9 +81,11 @@ async def _stages(run: AnswerRun) -> AsyncIterator[Event]:
               region=primary.endpoint.region, decision=run.route.decision)  # fmt: skip
     # 2-3. Exact and semantic cache; a speculative model call runs alongside the lookup.
     speculate = run.lookup_wanted and settings.speculative_cache and not run.use_rag
-    if speculate:
+
+    async def speculation_start() -> None:
         _upstream_open(run, await _compress(run, request.messages))
-    lookup = await _lookup(run)
+
+    lookup = await _lookup(run, on_exact_miss=speculation_start if speculate else None)
     if lookup.hit is not None:
         await upstream_cancel(run)
         async for event in cache_replay(
@@ -157,13 +159,16 @@ async def _retrieve(run: AnswerRun, embedding: np.ndarray | None) -> Retrieval:
     return retrieval
 
 
-async def _lookup(run: AnswerRun) -> CacheLookup:
+async def _lookup(
+    run: AnswerRun, *, on_exact_miss: Callable[[], Awaitable[None]] | None = None
+) -> CacheLookup:
     question = run.question
     if not run.lookup_wanted:  # cache off, or a regenerated answer
         return CacheLookup.skipped(query=question)
     lookup = await cache_lookup(
-        query=question, scope=run.scope, settings=run.settings, trace=run.trace
-    )
+        query=question, scope=run.scope, settings=run.settings, trace=run.trace,
+        on_exact_miss=on_exact_miss,
+    )  # fmt: skip
     run.trace.set(cache_similarity=lookup.best_similarity)
     return lookup
 
