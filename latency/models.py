@@ -150,6 +150,13 @@ class StrategySettings(models.Model):
     cache_max_temperature = models.FloatField(
         default=0.7, help_text="Requests with a higher temperature are never cached."
     )
+    # vCache's δ: each entry's own threshold is learned so that its hits stay this rarely wrong.
+    cache_error_bound = models.FloatField(
+        default=0.02,
+        help_text="δ: the share of one entry's semantic hits that may be wrong. Each entry "
+        "learns its own similarity threshold from 'wrong answer' clicks and kept answers so "
+        "that its observed error stays under δ (never below the global threshold).",
+    )
     cache_replay_ms_per_token = models.FloatField(
         default=4.0,
         help_text="Pause between the words of a cached answer when a client asks for a paced "
@@ -219,6 +226,11 @@ class CacheEntry(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     hits = models.PositiveIntegerField(default=0)
     last_hit_at = models.DateTimeField(null=True, blank=True)
+    # Learned from people's verdicts on its semantic hits (CacheLabel), as vCache does: a
+    # semantic hit is served only at or above this similarity. Null: the global threshold.
+    learned_threshold = models.FloatField(null=True, blank=True)
+    label_count = models.PositiveIntegerField(default=0)  # verdicts on its semantic hits
+    label_wrong = models.PositiveIntegerField(default=0)  # of which "wrong answer"
 
     class Meta:
         verbose_name_plural = "cache entries"
@@ -235,10 +247,50 @@ class CacheEntry(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             GinIndex(fields=["source_documents"], name="cache_sources_gin"),
+            # The few entries with verdicts, for the dashboard's summary and relearning.
+            models.Index(
+                fields=["label_count"], name="cache_labelled_idx", condition=Q(label_count__gt=0)
+            ),
         ]
 
     def __str__(self) -> str:
         return self.query[:80]
+
+    @property
+    def observed_error_rate(self) -> float | None:
+        return self.label_wrong / self.label_count if self.label_count else None
+
+
+class CacheLabel(models.Model):
+    """A person's verdict on an answer served from the cache: a "wrong answer" click or a kept
+    answer on a semantic hit (at its similarity), or a staff deletion of the entry."""
+
+    class Source(models.TextChoices):
+        WRONG = "wrong", "wrong answer, regenerated"
+        KEPT = "kept", "kept (the user asked on)"
+        STAFF = "staff", "deleted by staff"
+
+    entry = models.ForeignKey(
+        CacheEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels"
+    )
+    message = models.OneToOneField(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="cache_label"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    correct = models.BooleanField()
+    similarity = models.FloatField(null=True, blank=True)  # the hit's; none for staff
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [  # staff deletions are counted apart: their entries are gone
+            models.Index(fields=["id"], name="cache_label_staff_idx", condition=Q(source="staff"))
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} at {self.similarity}"
 
 
 class ApiKey(models.Model):

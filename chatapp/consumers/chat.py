@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from chatapp.consumers.frames import Frame, FrameRefused, frame_parse
-from latency.cache.service import cache_entry_forget
+from latency.cache.labels import cache_answer_wrong, cache_answers_kept_soon
 from latency.chat.conversations import (
     HISTORY_MESSAGES,
     conversation_get_for_user,
@@ -95,12 +95,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         asyncio.ensure_future(self.notice_send(FAILED_NOTICE))
 
     async def wrong_answer(self, message_id: str, received_at: float) -> None:
-        """Drop the cached entry behind the latest answer and answer again from the model."""
+        """Tell the cache the latest answer was wrong (a semantic hit teaches its entry a higher
+        threshold, any other cached answer is dropped), then answer again from the model."""
         latest = await self.conversation.messages.filter(role=Message.Role.ASSISTANT).alast()
         if latest is None or str(latest.id) != message_id or len(self.history) < 2:
             return await self.notice_send("Only the latest answer can be regenerated.")
-        if latest.cache_entry_id:
-            await cache_entry_forget(entry_id=latest.cache_entry_id, user_id=self.scope["user"].pk)
+        await cache_answer_wrong(answer=latest, user_id=self.scope["user"].pk)
         if self.history[-1]["role"] == "assistant":
             self.history.pop()
         question = self.history.pop()["content"]
@@ -142,6 +142,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         finally:
             if answer is not None and answer.content and answer.state != Message.State.FAILED:
                 self.history.append({"role": "assistant", "content": answer.content})
+            if answer is not None:  # the user asked on: earlier cached answers were kept
+                cache_answers_kept_soon(
+                    conversation_id=self.conversation.id, user_id=self.conversation.user_id,
+                    before_id=answer.id,
+                )  # fmt: skip
 
     async def exchange_save(self, text: str, answer: Message | None) -> Message:
         if answer is None:

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from latency.cache.labels import cache_thresholds_relearn
 from latency.models import AlertRule, StrategySettings
 from latency.providers.catalog import catalog_load
 from latency.strategies import strategy_settings_forget
@@ -19,9 +20,9 @@ from latency.strategies import strategy_settings_forget
 SECTIONS = [
     ("Exact cache", ["exact_cache"]),
     ("Semantic cache", [
-        "semantic_cache", "semantic_threshold", "semantic_verify", "cache_ttl_seconds",
-        "cache_max_entries", "cache_share_across_users", "cache_max_temperature",
-        "cache_replay_ms_per_token",
+        "semantic_cache", "semantic_threshold", "semantic_verify", "cache_error_bound",
+        "cache_ttl_seconds", "cache_max_entries", "cache_share_across_users",
+        "cache_max_temperature", "cache_replay_ms_per_token",
     ]),
     ("Speculative cache lookup", ["speculative_cache"]),
     ("Retrieval (RAG)", ["rag", "rag_top_k", "rag_fuse_fts"]),
@@ -30,7 +31,9 @@ SECTIONS = [
     ("Hedging and timeouts", ["hedging", "hedge_cap", "first_token_timeout_s", "stall_timeout_s"]),
     ("Streaming", ["streaming"]),
 ]  # fmt: skip
-SHARES = ("semantic_threshold", "hedge_cap")  # fields that are a fraction, 0 to 1
+SHARES = ("semantic_threshold", "cache_error_bound", "hedge_cap")  # fractions, 0 to 1
+# What each entry's learned threshold depends on (latency.cache.labels).
+LEARNING_INPUTS = ("cache_error_bound", "semantic_threshold")
 
 
 class StrategySettingsForm(forms.ModelForm):
@@ -48,6 +51,9 @@ class StrategySettingsForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].validators += [MinValueValidator(0.0), MaxValueValidator(1.0)]
                 self.fields[name].widget.attrs.update(min=0, max=1, step=0.01)
+        if "cache_error_bound" in self.fields:
+            self.fields["cache_error_bound"].label = "Cache error bound (δ)"
+            self.fields["cache_error_bound"].widget.attrs.update(step=0.001)
         if "fixed_model" in self.fields:
             names = sorted(catalog_load().models)
             self.fields["fixed_model"].widget = forms.Select(
@@ -83,6 +89,8 @@ def strategy_settings(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             form.save()
             rules.save()
+            if set(LEARNING_INPUTS) & set(form.changed_data):
+                cache_thresholds_relearn()  # every entry with verdicts, under the new δ
         strategy_settings_forget()  # this process at once; the others within a second
         return redirect(f"{request.path}?saved=1")
     context = {"form": form, "rules": rules, "saved": request.GET.get("saved") == "1"}

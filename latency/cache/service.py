@@ -1,5 +1,5 @@
-"""The cache as the pipeline sees it: look up (exact, then semantic with verification),
-remember a fresh answer, and forget entries (wrong answer, changed documents)."""
+"""The cache as the pipeline sees it: look up (exact, then semantic with verification and each
+entry's learned threshold), remember a fresh answer, and forget entries (changed documents)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from channels.db import database_sync_to_async
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from latency.cache.exact import exact_forget, exact_lookup, exact_remember
 from latency.cache.normalize import query_normalize
@@ -89,6 +89,12 @@ async def cache_lookup(
             lookup.best_similarity = max(lookup.best_similarity or -1.0, candidate.similarity)
             if candidate.similarity < settings.semantic_threshold:
                 continue
+            learned = candidate.learned_threshold
+            if learned is not None and candidate.similarity < learned:
+                # People marked this entry's hits wrong at about this similarity (labels.py).
+                trace.set(cache_note=f"below the entry's learned threshold: "
+                                     f"{candidate.similarity:.3f} < {learned:.3f}")  # fmt: skip
+                continue
             if settings.semantic_verify:
                 verdict = await cache_hit_verify_async(
                     query=query,
@@ -164,15 +170,6 @@ def cache_evict_async(*, max_entries: int) -> int:
     keys = cache_evict(max_entries=max_entries)
     exact_forget(keys=keys)
     return len(keys)
-
-
-@database_sync_to_async
-def cache_entry_forget(*, entry_id: int, user_id: int) -> int:
-    """The "wrong answer" button: the entry goes if this user may see it."""
-    entries = CacheEntry.objects.filter(id=entry_id).filter(
-        Q(owner_id=user_id) | Q(owner__isnull=True)
-    )
-    return len(cache_entries_forget(entries=entries))
 
 
 def cache_invalidate_documents(*, document_ids: list[int]) -> int:

@@ -30,6 +30,8 @@ class CacheCandidate:
     similarity: float
     # The stored question's vector (semantic lookups only), for the verifier's model.
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # The entry's own threshold, learned from verdicts on its hits (labels.py); semantic only.
+    learned_threshold: float | None = None
 
 
 async def cache_exact_get(*, scope: CacheScope, normalized: str) -> CacheCandidate | None:
@@ -57,6 +59,7 @@ SEMANTIC_EF_SEARCH = settings.HNSW_EF_SEARCH  # set per connection, with relaxed
 # workers first). `+ 0` keeps the exact branch off the HNSW index. The vector is sent once.
 # The candidates' own vectors (for the verifier) are read after the LIMIT, by id: as text in
 # the branches they were converted for every row the exact scan sorted (7x slower at 1,000).
+# The entry's learned threshold comes with them, from the same row.
 SEMANTIC_SQL = """
 WITH asked AS MATERIALIZED (SELECT %(v)s::vector AS v),
 scope_size AS (
@@ -64,7 +67,7 @@ scope_size AS (
         SELECT 1 FROM latency_cacheentry WHERE scope_key = %(scope)s LIMIT %(cap)s
     ) capped
 )
-SELECT c.id, c.query, c.response, c.model, c.similarity, e.embedding::text
+SELECT c.id, c.query, c.response, c.model, c.similarity, e.embedding::text, e.learned_threshold
 FROM (
     SELECT * FROM (
         SELECT id, query, response, model, 1 - (embedding <=> (SELECT v FROM asked)) AS similarity
@@ -107,7 +110,8 @@ async def cache_semantic_candidates(
     # Relaxed iterative scans may return neighbours slightly out of order.
     rows.sort(key=lambda row: -row[4])
     return [
-        CacheCandidate(*row[:4], similarity=float(row[4]), embedding=_vector_parse(row[5]))
+        CacheCandidate(*row[:4], similarity=float(row[4]), embedding=_vector_parse(row[5]),
+                       learned_threshold=row[6])
         for row in rows
     ]
 

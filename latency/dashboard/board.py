@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from latency.dashboard.learning import CacheLearning, cache_learning_summary
 from latency.dashboard.queries import WINDOWS, Window, window_samples
 from latency.dashboard.stats import (
     Group,
@@ -71,6 +72,7 @@ class Dashboard:
     histogram: list[HistogramBar]
     recent: list[RequestTrace]
     budgets: dict[str, FeatureBudget]
+    learning: CacheLearning | None = None
     elapsed_ms: float = 0.0
     windows: dict[str, Window] = field(default_factory=lambda: WINDOWS)
 
@@ -106,6 +108,7 @@ def dashboard_build(
                     budgets),
         series=series_compute(samples=samples, grouper=grouper),
         histogram=histogram_compute(samples=samples), recent=recent, budgets=budgets,
+        learning=cache_learning_summary(using=using),
         elapsed_ms=(time.perf_counter() - began) * 1000,
     )  # fmt: skip
 
