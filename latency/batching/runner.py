@@ -46,6 +46,9 @@ PACK_TRIALS = 2
 # Chunks a run works on at once: while one waits for its calls, the next one's cache lookups
 # (CPU: an embedding each) go on; one while chat is busy, to leave the CPU to it.
 CHUNKS_IN_FLIGHT = 4
+# Cache lookups at once: the embedding batcher's batch, and well within the connection pools
+# (Redis's raises beyond 100) that the exact and semantic tiers share with nothing else here.
+LOOKUPS_IN_FLIGHT = 32
 
 
 @dataclass
@@ -69,6 +72,9 @@ class JobRunner:
     packs_unread: int = 0
     _trials: int = 0
     _trial_gate: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _lookup_gate: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+    )
 
     async def run(self) -> str:
         watcher = asyncio.create_task(self._watch())
@@ -161,6 +167,15 @@ class JobRunner:
     async def _chunk_process(self, items: list[BatchItem]) -> None:
         try:
             await self._chunk_answer(items)
+        except Exception as error:  # noqa: BLE001 - a lookup or a commit failed
+            # The items still held go back to pending (failed, once out of attempts) now, rather
+            # than wait under a lease this worker keeps renewing.
+            logger.error("a batch chunk failed; its items go back", exc_info=error)
+            for item in items:
+                await database_sync_to_async(claims.item_fail)(
+                    item_id=item.id, worker_id=self.worker_id, code="worker_error",
+                    error=f"{type(error).__name__}: {error}", final=False,
+                )  # fmt: skip
         finally:
             for item in items:
                 self._lookups.pop(item.id, None)
@@ -234,7 +249,9 @@ class JobRunner:
         trace = TraceRecorder(
             received_at=time.perf_counter(), feature=Feature.BACKGROUND, source="batch"
         )
-        lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy, trace=trace)
+        async with self._lookup_gate:
+            lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy,
+                                        trace=trace)  # fmt: skip
         if lookup.hit is None:
             self._lookups[item.id] = lookup
             return item
