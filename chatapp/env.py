@@ -94,6 +94,7 @@ DOCUMENT_MAX_BYTES = int(os.environ.get("DOCUMENT_MAX_BYTES", str(20 * 1024 * 10
 BATCH_LEASE_SECONDS = float(os.environ.get("BATCH_LEASE_SECONDS", "30"))
 BATCH_PACK_SIZE = int(os.environ.get("BATCH_PACK_SIZE", "15"))
 BATCH_MAX_CONCURRENCY = int(os.environ.get("BATCH_MAX_CONCURRENCY", "16"))
+BATCH_WORKER_NICE = int(os.environ.get("BATCH_WORKER_NICE", "10"))
 
 
 def catalog_variables() -> dict[str, str]:

@@ -237,6 +237,9 @@ BATCH_PACK_SIZE = env.BATCH_PACK_SIZE  # items a packed prompt carries at most
 BATCH_PACK_TOKEN_BUDGET = 1500  # prompt tokens a packed prompt carries at most
 BATCH_MAX_CONCURRENCY = env.BATCH_MAX_CONCURRENCY  # upstream calls in flight per endpoint, cap
 BATCH_CHAT_SHARE = 0.25  # of that window while interactive traffic is in flight
+# The batch worker's CPU priority (os.nice): its embeddings and bookkeeping run when chat's
+# processes leave the CPU idle, as a background job should.
+BATCH_WORKER_NICE = env.BATCH_WORKER_NICE
 BATCH_TASKS_PER_JOB = 2  # tasks enqueued a job: two workers can share it
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024

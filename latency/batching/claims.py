@@ -5,11 +5,12 @@ item is answered once however many workers run or die."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from latency.models import BatchItem, BatchJob
@@ -69,31 +70,55 @@ def item_answer(
 ) -> bool:
     """Store the answer of an item this worker holds, and of its duplicates, in one transaction;
     False (and nothing written) when the lease was lost to another worker."""
+    job_id = BatchItem.objects.filter(id=item_id).values_list("job_id", flat=True).first()
+    if job_id is None:
+        return False
+    written = items_answer(job_id=job_id, worker_id=worker_id,
+                           answers=[(item_id, answer, saved_tokens)])  # fmt: skip
+    return bool(written)
+
+
+def items_answer(
+    *, job_id: int, worker_id: uuid.UUID, answers: list[tuple[int, Answer, int]],
+    usage: Usage | None = None,
+) -> set[int]:  # fmt: skip
+    """Store answers `(item id, answer, tokens the cache saved)` of items this worker holds,
+    with their duplicates' copies and the job's counters (`usage`: of the call that answered
+    them), in one transaction: one commit for a whole pack. The ids written; an item whose
+    lease was lost to another worker is left as it is."""
     now = timezone.now()
+    written: set[int] = set()
     with transaction.atomic():
-        held = BatchItem.objects.filter(id=item_id, state=State.RUNNING, lease_owner=worker_id)
-        updated = held.update(
-            state=State.DONE, answer=answer.text, model=answer.model,
-            request_id=answer.request_id[:100], prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens, from_cache=answer.from_cache,
-            packed=answer.packed, error="", error_code="", finished_at=now, lease_owner=None,
-        )  # fmt: skip
-        if not updated:
-            return False
-        followers = BatchItem.objects.filter(duplicate_of_id=item_id).exclude(
+        for item_id, answer, _ in answers:
+            held = BatchItem.objects.filter(
+                id=item_id, job_id=job_id, state=State.RUNNING, lease_owner=worker_id
+            )
+            if held.update(
+                state=State.DONE, answer=answer.text, model=answer.model,
+                request_id=answer.request_id[:100], prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens, from_cache=answer.from_cache,
+                packed=answer.packed, error="", error_code="", finished_at=now, lease_owner=None,
+            ):  # fmt: skip
+                written.add(item_id)
+        followers = BatchItem.objects.filter(duplicate_of_id__in=written).exclude(
             state__in=[State.DONE, State.CANCELLED]
         )
-        copies = followers.update(
-            state=State.DONE, answer=answer.text, model=answer.model, from_cache=answer.from_cache,
-            request_id=answer.request_id[:100], finished_at=now, error="", error_code="",
+        copies = Counter(followers.values_list("duplicate_of_id", flat=True))
+        leader = BatchItem.objects.filter(id=OuterRef("duplicate_of_id"))
+        followers.update(
+            state=State.DONE, finished_at=now, error="", error_code="",
+            **{name: Subquery(leader.values(name)[:1])
+               for name in ("answer", "model", "from_cache", "request_id")},
         )  # fmt: skip
-        per_item = answer.prompt_tokens + answer.completion_tokens
-        job_id = BatchItem.objects.filter(id=item_id).values_list("job_id", flat=True).get()
-        BatchJob.objects.filter(id=job_id).update(
-            saved_cache_tokens=F("saved_cache_tokens") + copies * (per_item or saved_tokens)
-            + (saved_tokens if answer.from_cache else 0),
-        )  # fmt: skip
-    return True
+        saved = 0
+        for item_id, answer, saved_tokens in answers:
+            if item_id in written:
+                per_item = answer.prompt_tokens + answer.completion_tokens
+                saved += copies[item_id] * (per_item or saved_tokens)
+                saved += saved_tokens if answer.from_cache else 0
+        if usage is not None or saved:
+            _job_counters_add(job_id=job_id, usage=usage or Usage(), saved_cache=saved)
+    return written
 
 
 def item_fail(*, item_id: int, worker_id: uuid.UUID, error: str, code: str, final: bool) -> bool:
@@ -122,17 +147,36 @@ def items_release(*, worker_id: uuid.UUID, state: str = State.PENDING) -> int:
     return BatchItem.objects.filter(lease_owner=worker_id, state=State.RUNNING).update(**values)
 
 
+@dataclass
+class Usage:
+    """What one upstream call cost, for the job's counters."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    packing_saved: int = 0
+    rate_limited: int = 0
+
+
+def _job_counters_add(*, job_id: int, usage: Usage, saved_cache: int = 0) -> None:
+    BatchJob.objects.filter(id=job_id).update(
+        upstream_requests=F("upstream_requests") + usage.requests,
+        prompt_tokens=F("prompt_tokens") + usage.prompt_tokens,
+        completion_tokens=F("completion_tokens") + usage.completion_tokens,
+        saved_packing_tokens=F("saved_packing_tokens") + usage.packing_saved,
+        rate_limited=F("rate_limited") + usage.rate_limited,
+        saved_cache_tokens=F("saved_cache_tokens") + saved_cache,
+    )
+
+
 def job_usage_add(
     *, job_id: int, requests: int = 0, prompt_tokens: int = 0, completion_tokens: int = 0,
     packing_saved: int = 0, rate_limited: int = 0,
 ) -> None:  # fmt: skip
-    BatchJob.objects.filter(id=job_id).update(
-        upstream_requests=F("upstream_requests") + requests,
-        prompt_tokens=F("prompt_tokens") + prompt_tokens,
-        completion_tokens=F("completion_tokens") + completion_tokens,
-        saved_packing_tokens=F("saved_packing_tokens") + packing_saved,
-        rate_limited=F("rate_limited") + rate_limited,
-    )
+    _job_counters_add(job_id=job_id, usage=Usage(
+        requests=requests, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        packing_saved=packing_saved, rate_limited=rate_limited,
+    ))  # fmt: skip
 
 
 def job_state(*, job_id: int) -> tuple[str, bool, bool]:

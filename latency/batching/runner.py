@@ -14,10 +14,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from latency.batching import claims, metrics
-from latency.batching.claims import Answer
+from latency.batching.claims import Answer, Usage
 from latency.batching.packing import (
     Packable,
+    pack_answer_fits,
+    pack_body,
     pack_messages,
+    pack_options,
     pack_parse,
     packable_prompt,
     packs_group,
@@ -26,7 +29,7 @@ from latency.batching.priority import ChatPressure, chat_recent_count
 from latency.batching.rate import RateWindows
 from latency.batching.upstream import CallFailed, CallStopped, batch_call
 from latency.cache.scope import CacheScope, cache_scope_build
-from latency.cache.service import CacheLookup, cache_lookup, cache_remember
+from latency.cache.service import CacheLookup, Remember, cache_lookup, cache_remember_many
 from latency.core.tokens import tokens_count
 from latency.models import BatchItem, BatchJob, Feature, StrategySettings
 from latency.observability.tracing import TraceRecorder
@@ -40,6 +43,12 @@ logger = logging.getLogger(__name__)
 MESSAGE_OVERHEAD = 7  # tokens a chat request adds around one message
 WATCH_S = 0.2
 PACK_TRIALS = 2
+# Chunks a run works on at once: while one waits for its calls, the next one's cache lookups
+# (CPU: an embedding each) go on; one while chat is busy, to leave the CPU to it.
+CHUNKS_IN_FLIGHT = 4
+# Cache lookups at once: the embedding batcher's batch, and well within the connection pools
+# (Redis's raises beyond 100) that the exact and semantic tiers share with nothing else here.
+LOOKUPS_IN_FLIGHT = 32
 
 
 @dataclass
@@ -57,20 +66,35 @@ class JobRunner:
     # The cache lookup of each item that missed, kept for storing its answer (one embedding).
     _lookups: dict[int, CacheLookup] = field(default_factory=dict)
     # An endpoint that ignores the packing format costs every item twice: after PACK_TRIALS
-    # packed replies with no answer read from them, this run asks items alone.
+    # packed replies with no answer read from them, this run asks items alone. Until one is
+    # read, at most PACK_TRIALS packs are in flight (`_trials`) and the others wait.
     packs_read: int = 0
     packs_unread: int = 0
+    _trials: int = 0
+    _trial_gate: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _lookup_gate: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+    )
 
     async def run(self) -> str:
         watcher = asyncio.create_task(self._watch())
+        chunks: set[asyncio.Task] = set()
         try:
             while not self.stopping:
+                if len(chunks) >= (1 if self.pressure.busy() else CHUNKS_IN_FLIGHT):
+                    await asyncio.wait(chunks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 claimed = await database_sync_to_async(claims.items_claim)(
                     job_id=self.job.id, worker_id=self.worker_id, limit=self._chunk(),
                     lease_s=settings.BATCH_LEASE_SECONDS,
                 )  # fmt: skip
                 if claimed:
-                    await self._chunk_process(claimed)
+                    chunk = asyncio.create_task(self._chunk_process(claimed))
+                    chunks.add(chunk)
+                    chunk.add_done_callback(self._chunk_done(chunks))
+                    continue
+                if chunks:
+                    await asyncio.wait(chunks, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 status, open_left, live = await database_sync_to_async(claims.job_state)(
                     job_id=self.job.id
@@ -80,6 +104,9 @@ class JobRunner:
                 # Another worker holds the rest: wait, and take over what it leaves if it dies.
                 await asyncio.sleep(0.5 if live else 0.05)
         finally:
+            for chunk in chunks:
+                chunk.cancel()
+            await asyncio.gather(*chunks, return_exceptions=True)
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             state = BatchItem.State.CANCELLED if self.stopping else BatchItem.State.PENDING
@@ -91,8 +118,18 @@ class JobRunner:
         await database_sync_to_async(job_finalize)(job_id=self.job.id)
         return "stopped" if self.stopping else "done"
 
+    @staticmethod
+    def _chunk_done(chunks: set[asyncio.Task]):  # noqa: ANN205
+        def done(task: asyncio.Task) -> None:
+            chunks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # Its items return to the pool when their lease runs out.
+                logger.error("a batch chunk failed", exc_info=task.exception())
+
+        return done
+
     def _chunk(self) -> int:
-        return max(20, settings.BATCH_PACK_SIZE * settings.BATCH_MAX_CONCURRENCY)
+        return max(20, settings.BATCH_PACK_SIZE * 4)
 
     async def _watch(self) -> None:
         """Cancellation and the completion window, the chat load, and the leases held."""
@@ -128,6 +165,23 @@ class JobRunner:
         return task
 
     async def _chunk_process(self, items: list[BatchItem]) -> None:
+        try:
+            await self._chunk_answer(items)
+        except Exception as error:  # noqa: BLE001 - a lookup or a commit failed
+            # The items still held go back to pending (failed, once out of attempts) now, rather
+            # than wait under a lease this worker keeps renewing.
+            logger.error("a batch chunk failed; its items go back", exc_info=error)
+            for item in items:
+                await database_sync_to_async(claims.item_fail)(
+                    item_id=item.id, worker_id=self.worker_id, code="worker_error",
+                    error=f"{type(error).__name__}: {error}", final=False,
+                )  # fmt: skip
+        finally:
+            for item in items:
+                self._lookups.pop(item.id, None)
+        await database_sync_to_async(metrics.queue_depth_observe)()
+
+    async def _chunk_answer(self, items: list[BatchItem]) -> None:
         misses = [
             item for item in await asyncio.gather(*(self._from_cache(i) for i in items)) if item
         ]
@@ -137,33 +191,41 @@ class JobRunner:
             if prompt is None:
                 alone.append(item)
             else:
-                packable.append(
-                    Packable(key=item.id, prompt=prompt, tokens=tokens_count(text=prompt))
-                )
+                packable.append(Packable(key=item.id, prompt=prompt,
+                                         tokens=tokens_count(text=prompt),
+                                         options=pack_options(body=item.body)))  # fmt: skip
         by_id = {item.id: item for item in misses}
         size = settings.BATCH_PACK_SIZE if self.packing() else 1
         packs, single = packs_group(items=packable, size=size,
                                     token_budget=settings.BATCH_PACK_TOKEN_BUDGET)  # fmt: skip
         alone += [by_id[p.key] for p in single]
         tasks = [self._spawn(self._alone_answer(item)) for item in alone]
-        if packs and not self.packs_read:
-            # Until a packed reply has been read in this run, try PACK_TRIALS packs first.
-            trials, packs = packs[:PACK_TRIALS], packs[PACK_TRIALS:]
-            await asyncio.gather(
-                *(self._spawn(self._pack_answer([by_id[p.key] for p in pack], pack))
-                  for pack in trials), return_exceptions=True,
-            )  # fmt: skip
-            if not self.packing():
-                tasks += [self._spawn(self._alone_answer(by_id[p.key])) for pk in packs for p in pk]
-                packs = []
-        tasks += [
-            self._spawn(self._pack_answer([by_id[p.key] for p in pack], pack)) for pack in packs
-        ]
+        tasks += [self._spawn(self._pack_send([by_id[p.key] for p in pack], pack))
+                  for pack in packs]  # fmt: skip
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, Exception):  # its items return when their lease runs out
                 logger.error("a batch call failed unexpectedly", exc_info=outcome)
-        self._lookups.clear()
-        await database_sync_to_async(metrics.queue_depth_observe)()
+
+    async def _pack_send(self, items: list[BatchItem], pack: list[Packable]) -> None:
+        """A pack, once packing is known to work here (or as one of the first PACK_TRIALS to
+        find out); its items alone when it is known not to."""
+        gate = self._trial_gate
+        async with gate:
+            await gate.wait_for(
+                lambda: self.packs_read or not self.packing() or self._trials < PACK_TRIALS
+            )
+            trial = not self.packs_read and self.packing()
+            self._trials += trial
+        try:
+            if self.packing():
+                await self._pack_answer(items, pack)
+            else:
+                await asyncio.gather(*(self._alone_answer(item) for item in items))
+        finally:
+            if trial:
+                async with gate:
+                    self._trials -= 1
+                    gate.notify_all()
 
     def packing(self) -> bool:
         return self.packs_read > 0 or self.packs_unread < PACK_TRIALS
@@ -187,7 +249,9 @@ class JobRunner:
         trace = TraceRecorder(
             received_at=time.perf_counter(), feature=Feature.BACKGROUND, source="batch"
         )
-        lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy, trace=trace)
+        async with self._lookup_gate:
+            lookup = await cache_lookup(query=query, scope=scope, settings=self.strategy,
+                                        trace=trace)  # fmt: skip
         if lookup.hit is None:
             self._lookups[item.id] = lookup
             return item
@@ -200,14 +264,16 @@ class JobRunner:
             metrics.item_outcome(outcome="cache")
         return None
 
-    async def _remember(self, item: BatchItem, text: str) -> None:
-        if not self._cache_usable(item) or not text:
-            return
-        lookup = self._lookups.pop(item.id, None)
-        if lookup is not None:
-            scope, query = self._scope(item)
-            await cache_remember(lookup=lookup, query=query, scope=scope, response=text,
-                                 model=self.spec.name, settings=self.strategy)  # fmt: skip
+    async def _remember(self, answered: list[tuple[BatchItem, str]]) -> None:
+        fresh = []
+        for item, text in answered:
+            lookup = self._lookups.pop(item.id, None)
+            if lookup is not None and text and self._cache_usable(item):
+                scope, query = self._scope(item)
+                fresh.append(Remember(lookup=lookup, query=query, scope=scope, response=text))
+        if fresh:
+            await cache_remember_many(answers=fresh, model=self.spec.name,
+                                      settings=self.strategy)  # fmt: skip
 
     async def _call(self, body: dict, messages: list[dict[str, str]], note: str):  # noqa: ANN202
         result = await batch_call(
@@ -230,22 +296,23 @@ class JobRunner:
             )  # fmt: skip
             metrics.item_outcome(outcome="failed")
             return
-        await database_sync_to_async(claims.job_usage_add)(
-            job_id=self.job.id, requests=1, prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens, rate_limited=result.rate_limited,
-        )  # fmt: skip
+        usage = Usage(requests=1, prompt_tokens=result.prompt_tokens,
+                      completion_tokens=result.completion_tokens,
+                      rate_limited=result.rate_limited)  # fmt: skip
         answer = Answer(text=result.text, model=result.model, request_id=result.request_id,
                         prompt_tokens=result.prompt_tokens,
                         completion_tokens=result.completion_tokens)  # fmt: skip
-        if await database_sync_to_async(claims.item_answer)(
-            item_id=item.id, worker_id=self.worker_id, answer=answer
-        ):
+        written = await database_sync_to_async(claims.items_answer)(
+            job_id=self.job.id, worker_id=self.worker_id, answers=[(item.id, answer, 0)],
+            usage=usage,
+        )  # fmt: skip
+        if written:
             metrics.item_outcome(outcome="answered")
-            await self._remember(item, result.text)
+            await self._remember([(item, result.text)])
 
     async def _pack_answer(self, items: list[BatchItem], pack: list[Packable]) -> None:
         messages = pack_messages(prompts=[p.prompt for p in pack])
-        body = {k: v for k, v in items[0].body.items() if k != "messages"}
+        body = pack_body(body=items[0].body, count=len(pack))  # a pack's items share options
         try:
             result = await self._call(body, messages, f"batch {self.job.uid}: {len(pack)} packed")
         except CallStopped:
@@ -259,31 +326,37 @@ class JobRunner:
                 self.packs_read += 1
             else:
                 self.packs_unread += 1
+            answers = [
+                text if text is not None and pack_answer_fits(body=item.body, text=text) else None
+                for item, text in zip(items, answers, strict=True)
+            ]
         if result is not None:
+            parsed = [
+                (item, p, text) for item, p, text in zip(items, pack, answers, strict=True) if text
+            ]
+            prompt_total = sum(p.tokens for _, p, _ in parsed) or 1
+            answer_total = sum(tokens_count(text=t) for _, _, t in parsed) or 1
+            rows = [
+                (item.id, Answer(
+                    text=text, model=result.model, request_id=result.request_id, packed=True,
+                    prompt_tokens=round(result.prompt_tokens * p.tokens / prompt_total),
+                    completion_tokens=round(
+                        result.completion_tokens * tokens_count(text=text) / answer_total
+                    ),
+                ), 0)
+                for item, p, text in parsed
+            ]  # fmt: skip
             alone_tokens = sum(p.tokens + MESSAGE_OVERHEAD for p in pack)
-            await database_sync_to_async(claims.job_usage_add)(
-                job_id=self.job.id, requests=1, prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens, rate_limited=result.rate_limited,
-                packing_saved=alone_tokens - result.prompt_tokens,
-            )  # fmt: skip
-        parsed = [
-            (item, p, text) for item, p, text in zip(items, pack, answers, strict=True) if text
-        ]
-        prompt_total = sum(p.tokens for _, p, _ in parsed) or 1
-        answer_total = sum(tokens_count(text=t) for _, _, t in parsed) or 1
-        for item, packable, text in parsed:
-            answer = Answer(
-                text=text, model=result.model, request_id=result.request_id, packed=True,
-                prompt_tokens=round(result.prompt_tokens * packable.tokens / prompt_total),
-                completion_tokens=round(
-                    result.completion_tokens * tokens_count(text=text) / answer_total
-                ),
-            )  # fmt: skip
-            if await database_sync_to_async(claims.item_answer)(
-                item_id=item.id, worker_id=self.worker_id, answer=answer
-            ):
+            usage = Usage(requests=1, prompt_tokens=result.prompt_tokens,
+                          completion_tokens=result.completion_tokens,
+                          rate_limited=result.rate_limited,
+                          packing_saved=alone_tokens - result.prompt_tokens)  # fmt: skip
+            written = await database_sync_to_async(claims.items_answer)(
+                job_id=self.job.id, worker_id=self.worker_id, answers=rows, usage=usage
+            )
+            for _ in written:
                 metrics.item_outcome(outcome="answered")
-                await self._remember(item, text)
+            await self._remember([(item, text) for item, _, text in parsed if item.id in written])
         again = [item for item, text in zip(items, answers, strict=True) if not text]
         if again:
             await asyncio.gather(*(self._alone_answer(item) for item in again))

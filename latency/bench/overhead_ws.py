@@ -61,7 +61,7 @@ async def conversation_drive(
 
 
 async def _turn(*, socket: Any, question: str) -> dict[str, Any]:
-    sent = time.perf_counter()
+    sent, sent_at = time.perf_counter(), time.time()
     first_ms = None
     await socket.send(json.dumps({"message": question}))
     while True:
@@ -72,7 +72,7 @@ async def _turn(*, socket: Any, question: str) -> dict[str, Any]:
         if end:
             state = end.group(2)
             return {"message_id": int(end.group(1)), "client_ttft_ms": first_ms,
-                    "total_ms": (time.perf_counter() - sent) * 1000,
+                    "sent_at": sent_at, "total_ms": (time.perf_counter() - sent) * 1000,
                     "error": "" if state == "done" else state}  # fmt: skip
 
 

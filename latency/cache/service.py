@@ -16,11 +16,13 @@ from latency.cache.normalize import query_normalize
 from latency.cache.scope import CacheScope
 from latency.cache.store import (
     CacheCandidate,
+    EntryNew,
     cache_entries_delete,
     cache_evict,
     cache_hit_count,
     cache_semantic_candidates,
     cache_store,
+    cache_store_many,
 )
 from latency.cache.verify.verifier import cache_hit_verify_async
 from latency.core.background import background_spawn
@@ -151,6 +153,46 @@ async def cache_remember(
         ttl_s=settings.cache_ttl_seconds,
     )  # fmt: skip
     return entry
+
+
+@dataclass(frozen=True)
+class Remember:
+    """One fresh answer for cache_remember_many: its lookup, query, scope and response."""
+
+    lookup: CacheLookup
+    query: str
+    scope: CacheScope
+    response: str
+
+
+async def cache_remember_many(
+    *, answers: list[Remember], model: str, settings: StrategySettings
+) -> int:
+    """cache_remember for several answers at once (a batch job's pack), in one INSERT; those
+    whose lookup has no embedding are embedded first, or skipped while the model loads. How
+    many were stored."""
+    entries = []
+    for answer in answers:
+        embedding = answer.lookup.embedding
+        if embedding is None:
+            if not query_embed_ready():
+                continue
+            embedding = await query_embed(text=answer.query)
+        entries.append(EntryNew(scope=answer.scope, query=answer.query,
+                                normalized=answer.lookup.normalized, embedding=embedding,
+                                response=answer.response, model=model))  # fmt: skip
+    if not entries:
+        return 0
+    stored = await cache_store_many(entries=entries, ttl_s=settings.cache_ttl_seconds)
+    if random.random() < EVICTION_CHANCE:
+        background_spawn(
+            work=cache_evict_async(max_entries=settings.cache_max_entries), name="cache-evict"
+        )
+    for entry, new in zip(stored, entries, strict=True):
+        candidate = CacheCandidate(entry.id, new.query, new.response, model, 1.0)
+        await exact_remember(scope=new.scope, normalized=new.normalized, candidate=candidate,
+                             ttl_s=settings.cache_ttl_seconds)  # fmt: skip
+    return len(stored)
 
 
 async def cache_hit_record(*, hit: CacheHit) -> None:

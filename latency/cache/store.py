@@ -147,6 +147,30 @@ def cache_store(
     return entry
 
 
+@dataclass(frozen=True)
+class EntryNew:
+    """A fresh answer to store (cache_store_many)."""
+
+    scope: CacheScope
+    query: str
+    normalized: str
+    embedding: np.ndarray
+    response: str
+    model: str
+
+
+@database_sync_to_async
+def cache_store_many(*, entries: list[EntryNew], ttl_s: int) -> list[CacheEntry]:
+    """Several fresh answers in one INSERT (a batch job's pack): one commit, not one each."""
+    expires_at = timezone.now() + timedelta(seconds=ttl_s)
+    return CacheEntry.objects.bulk_create(
+        CacheEntry(scope_key=e.scope.key, owner_id=e.scope.owner_id, query=e.query,
+                   query_normalized=e.normalized, embedding=e.embedding, response=e.response,
+                   model=e.model, source_documents=[], expires_at=expires_at)
+        for e in entries
+    )  # fmt: skip
+
+
 def cache_evict(*, max_entries: int) -> list[tuple[str, str]]:
     """Drop expired entries, then the least recently used beyond `max_entries`; the (scope key,
     normalised query) of each, so the exact tier can drop its copies too."""

@@ -5,13 +5,16 @@ The contract with the app's batching (which builds these requests):
 A packed request has exactly two messages,
 
     [{"role": "system", "content": PACK_SYSTEM},
-     {"role": "user", "content": "### Item 1\\n<prompt 1>\\n\\n### Item 2\\n<prompt 2>\\n..."}]
+     {"role": "user", "content": "<template>\\n\\n[1] <part 1>\\n[2] <part 2>\\n..."}]
 
 where PACK_SYSTEM is the exact text below; the system message is what marks a request as
-packed. Items are numbered from 1 in order; a prompt may span several lines, but no line of it
-may start with "### Item ". The simulator answers
+packed. The template is what every item shares, said once, with `{item}` (exactly once) where
+an item's own text goes; when nothing is shared it is left out, with its blank line, and the
+message starts with "[1] ". Items are numbered from 1 in order, each on a line starting with
+"[n] "; a part may span several lines, but no line of it may start with "[<digits>]". Item n's
+prompt is the template with `{item}` replaced by part n (`.strip()`ped). The simulator answers
 
-    "### Item 1\\n<answer 1>\\n\\n### Item 2\\n<answer 2>..."
+    "[1] <answer 1>\\n[2] <answer 2>..."
 
 where answer n equals, character for character after `.strip()`, the answer to the single
 request `[{"role": "user", "content": "<prompt n>"}]` with the same model and seed,
@@ -29,11 +32,13 @@ from typing import Any
 from latency.simulator.words import message_text
 
 PACK_SYSTEM = (
-    "You will receive several independent items, each under a heading '### Item <n>'. "
-    "Answer each item on its own, exactly as if it were the only request. Reply with the same "
-    "headings, in the same order, each followed by that item's answer and nothing else."
+    "Several independent items follow, each on a line that starts with its number, like [1]. "
+    "If a request with {item} comes first, each item stands for {item} in it. Answer each item "
+    "on its own, exactly as if it were the only request. Reply [n] and that item's answer for "
+    "each, in order, and nothing else."
 )
-_HEADING = re.compile(r"^### Item (\d+)[ \t]*$", re.MULTILINE)
+PLACEHOLDER = "{item}"
+_HEADING = re.compile(r"^\[(\d+)\] ?", re.MULTILINE)
 
 
 def packed_items(*, messages: list[dict[str, Any]]) -> list[str] | None:
@@ -46,27 +51,37 @@ def packed_items(*, messages: list[dict[str, Any]]) -> list[str] | None:
     ):
         return None
     text = message_text(message=messages[1])
-    headings = list(_HEADING.finditer(text))
-    if not headings:
-        return None
-    items = []
-    for index, heading in enumerate(headings):
-        end = headings[index + 1].start() if index + 1 < len(headings) else len(text)
-        items.append(text[heading.end() : end].strip())
-    return items
+    template = PLACEHOLDER
+    if not text.startswith("[1] "):
+        end = text.find("\n\n[1] ")
+        if end < 0 or text[:end].count(PLACEHOLDER) != 1:
+            return None
+        template, text = text[:end], text[end + 2 :]
+    prefix, suffix = template.split(PLACEHOLDER)
+    parts, start, number = [], len("[1] "), 1
+    while True:
+        following = f"\n[{number + 1}] "
+        end = text.find(following, start)
+        parts.append(text[start : end if end >= 0 else len(text)].strip())
+        if end < 0:
+            break
+        start, number = end + len(following), number + 1
+    return [f"{prefix}{part}{suffix}" for part in parts]
 
 
-def packed_request_build(*, prompts: list[str]) -> list[dict[str, str]]:
-    """The messages of a packed request for `prompts` (what the batching side sends)."""
-    body = "\n\n".join(f"### Item {n}\n{prompt}" for n, prompt in enumerate(prompts, start=1))
+def packed_request_build(
+    *, prompts: list[str], template: str = PLACEHOLDER
+) -> list[dict[str, str]]:
+    """The messages of a packed request (what the batching side sends): `prompts` are the
+    items' own parts, each put in `template` for {item}."""
+    items = "\n".join(f"[{n}] {prompt}" for n, prompt in enumerate(prompts, start=1))
+    body = items if template == PLACEHOLDER else f"{template}\n\n{items}"
     return [{"role": "system", "content": PACK_SYSTEM}, {"role": "user", "content": body}]
 
 
 def packed_answer_join(*, answers: list[str]) -> str:
-    """The packed answer: each item's heading, then its answer, in order."""
-    return "\n\n".join(
-        f"### Item {n}\n{answer.strip()}" for n, answer in enumerate(answers, start=1)
-    )
+    """The packed answer: each item's number, then its answer, in order."""
+    return "\n".join(f"[{n}] {answer.strip()}" for n, answer in enumerate(answers, start=1))
 
 
 def packed_answer_split(*, text: str) -> list[str]:

@@ -238,6 +238,27 @@ def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
 
 
 
+def batch_worker_start(
+    *, env: dict[str, str], log_path: Path, interval_s: float = 0.1, timeout_s: float = 90.0
+) -> Child:
+    """`manage.py batch_worker` with this process's environment and `env` added (its database,
+    SIMULATOR_URL), ready once it has said so."""
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "batch_worker", "--interval", str(interval_s)],
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+    )  # fmt: skip
+    child = Child(url="", process=process, log_path=log_path, files=[log])
+    deadline = time.monotonic() + timeout_s
+    while b"batch worker ready" not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            child.stop()
+            raise RuntimeError(f"the batch worker did not start; see {log_path}")
+        time.sleep(0.1)
+    return child
+
+
 def edge_server_start(*, threads: int = 1, timeout_s: float = 60.0) -> Child:
     """llama.cpp's server (llama-cpp-python) over SmolLM2-135M on a free port, started with the
     command `make run-edge` uses; ready once /v1/models lists the model."""

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 from openai import AsyncOpenAI
 
-from latency.testing.processes import ROOT, Child
+from latency.testing.processes import ROOT, Child, batch_worker_start
 
 INSTRUCTION = "Classify the sentiment of this review as positive, negative or neutral: {text}"
 REVIEWS = ["Great phone, love it", "Battery died in a day", "It is a phone", "Great phone, love it",
@@ -38,19 +35,7 @@ def alone_answer(simulator):  # noqa: ANN001, ANN201
 
 def worker_start(*, env: dict[str, str], name: str) -> Child:
     """`manage.py batch_worker` on the test database, ready once it has said so."""
-    log_path = ROOT / ".data" / f"test-batch-worker-{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "batch_worker", "--interval", "0.1"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while b"batch worker ready" not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the batch worker did not start; see {log_path}")
-        time.sleep(0.1)
-    return Child(url="", process=process, log_path=log_path, files=[log])
+    return batch_worker_start(env=env, log_path=ROOT / ".data" / f"test-batch-worker-{name}.log")
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,10 @@ SENTIMENT = "Classify the sentiment of this review as positive, negative or neut
 
 def test_the_pack_system_text_is_the_contract() -> None:
     assert PACK_SYSTEM == (
-        "You will receive several independent items, each under a heading '### Item <n>'. "
-        "Answer each item on its own, exactly as if it were the only request. Reply with the "
-        "same headings, in the same order, each followed by that item's answer and nothing else."
+        "Several independent items follow, each on a line that starts with its number, like [1]. "
+        "If a request with {item} comes first, each item stands for {item} in it. Answer each "
+        "item on its own, exactly as if it were the only request. Reply [n] and that item's "
+        "answer for each, in order, and nothing else."
     )
 
 
@@ -49,10 +50,10 @@ async def test_packed_answers_equal_the_single_answers(
         model="gpt-4o-mini", messages=packed_request_build(prompts=PROMPTS), **extra
     )
     text = packed.choices[0].message.content
-    assert text.startswith("### Item 1\n")
-    assert [line for line in text.splitlines() if line.startswith("### Item")] == [
-        f"### Item {n}" for n in range(1, len(PROMPTS) + 1)
-    ]
+    assert text.startswith("[1] ")
+    assert [n for n in range(1, len(PROMPTS) + 1) if f"\n[{n}] " in "\n" + text] == list(
+        range(1, len(PROMPTS) + 1)
+    )
     singles = [await _single(client, prompt, **extra) for prompt in PROMPTS]
     assert packed_answer_split(text=text) == [single.strip() for single in singles]
     assert singles[1] == "negative" and singles[3] == "bug report"
@@ -62,6 +63,16 @@ async def test_packed_answers_equal_the_single_answers(
         model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPTS[0]}]
     )
     assert packed.usage.completion_tokens > 3 * single_usage.usage.completion_tokens
+
+
+async def test_a_shared_request_is_put_back_in_each_item(client: AsyncOpenAI) -> None:
+    reviews = ["The soup was cold and the waiter was rude.", "Best pizza ever", "It is a shop"]
+    messages = packed_request_build(prompts=reviews, template=SENTIMENT.format("{item}"))
+    assert messages[1]["content"].count("Classify") == 1
+    packed = await client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+    singles = [await _single(client, SENTIMENT.format(review)) for review in reviews]
+    assert packed_answer_split(text=packed.choices[0].message.content) == singles
+    assert singles[:2] == ["negative", "positive"]
 
 
 def test_a_streamed_packed_answer_is_the_same_text(sync_client: OpenAI) -> None:
@@ -76,7 +87,7 @@ def test_a_different_system_message_is_not_packed(sync_client: OpenAI) -> None:
     messages = packed_request_build(prompts=PROMPTS[:2])
     messages[0]["content"] = "You are a helpful assistant."
     reply = sync_client.chat.completions.create(model="gpt-4o", messages=messages)
-    assert not reply.choices[0].message.content.startswith("### Item 1")
+    assert not reply.choices[0].message.content.startswith("[1] ")
 
 
 @pytest.mark.parametrize(

@@ -123,12 +123,3 @@ def targets_compute(
         reduction if reduction is not None else -1.0, SEED_REDUCTION, "fraction", True
     )
     return targets
-
-
-def markdown_table(*, header: tuple[str, ...] | list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:.1f}" if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -18,14 +18,13 @@ from latency.bench.ablation.charts import (
 from latency.bench.ablation.report import (
     HEADER,
     arms_summarise,
-    markdown_table,
     sweep_summarise,
     table_rows,
     targets_compute,
 )
-from latency.bench.benchmarks_md import benchmarks_section_write
+from latency.bench.benchmarks_md import benchmarks_section_write, markdown_table
 from latency.bench.cache.run import child_run
-from latency.bench.report import Target, machine_info, table_print
+from latency.bench.report import Target, cpu_model, machine_info, table_print
 from latency.testing.processes import ROOT
 
 DATABASE = "subsecond_bench_ablation"
@@ -35,16 +34,6 @@ FULL = {"rounds": 3, "arm_seconds": 36.0, "sweep_seconds": 25.0}
 QUICK = {"rounds": 1, "arm_seconds": 8.0, "sweep_seconds": 6.0}
 SWEEP_HEADER = ("users", "n", "errors", "hit rate", "TTFT p50", "p95", "own p50", "own p95",
                 "own n", "total p95")  # fmt: skip
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def ablation_run(

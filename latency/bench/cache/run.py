@@ -40,16 +40,19 @@ def bench_database_name(*, layout: str, size: int) -> str:
     return f"subsecond_bench_{layout}_{size}"
 
 
-def child_run(*, module: str, arguments: list[str], database: str) -> dict[str, Any]:
-    """Run `python -m module` with `database` as its default database; its JSON result.
+def child_run(
+    *, module: str, arguments: list[str], database: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run `python -m module` with `database` as its default database (and `env`, e.g. a
+    DATA_DIR of its own); its JSON result.
 
     A child process, so that the app's own code (`cache_semantic_candidates`, daphne, the ORM)
     runs unchanged against a benchmark database while the app's data stays untouched."""
     if not settings.EMBEDDED_DATABASE:
-        raise RuntimeError("the cache benchmark needs the embedded database (DATABASE_URL is set)")
+        raise RuntimeError("this benchmark needs the embedded database (DATABASE_URL is set)")
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
         command = [sys.executable, "-m", module, *arguments, "--result", result.name]
-        child_env = {**os.environ, "EMBEDDED_DB_NAME": database}
+        child_env = {**os.environ, "EMBEDDED_DB_NAME": database, **(env or {})}
         if subprocess.run(command, cwd=ROOT, env=child_env).returncode:
             raise RuntimeError(f"{module} failed in database {database}: see its output above")
         return json.loads(Path(result.name).read_text())

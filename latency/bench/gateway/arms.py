@@ -24,15 +24,10 @@ from latency.bench.gateway.cpu import (
     profile_top,
     web_pids,
 )
-from latency.bench.gateway.drive import (
-    ServeChild,
-    arm_rows,
-    load_run,
-    seeds_cache,
-    serve_start,
-)
+from latency.bench.gateway.drive import DATABASE, arm_rows, load_run, seeds_cache
 from latency.bench.gateway.load import ArmLoad, Endpoint, samples_summary
 from latency.bench.report import percentiles
+from latency.testing.serve import ServeChild, serve_start
 
 PROFILED_ARM = (20, "closed", "miss")
 
@@ -155,7 +150,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     sys.stderr.write(f"starting serve ({options['web_processes']} web processes), logs in {work}\n")
     serve = serve_start(data_dir=Path(settings.DATA_DIR), web_processes=options["web_processes"],
-                        log_path=work / "serve.log")  # fmt: skip
+                        log_path=work / "serve.log", database=DATABASE)  # fmt: skip
     try:
         user_id, key = user_make()
         result = arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)

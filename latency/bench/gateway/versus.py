@@ -13,10 +13,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from latency.bench.gateway.drive import ServeChild, load_run
+from latency.bench.gateway.drive import load_run
 from latency.bench.gateway.load import Endpoint
 from latency.bench.report import percentiles
 from latency.testing.processes import ROOT, Child, _die_with_parent, port_free
+from latency.testing.serve import ServeChild
 
 LEVELS = (1, 20)
 REGION = "edge-eu"  # the endpoint the app's catalog tries first for gpt-4o-mini

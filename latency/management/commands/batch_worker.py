@@ -20,7 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=1, help="torch threads")
 
     def handle(self, *args: object, interval: float, batch: bool, threads: int, **options) -> None:
+        import os
+
         import torch
+        from django.conf import settings
+
+        if settings.BATCH_WORKER_NICE:
+            os.nice(settings.BATCH_WORKER_NICE)  # chat's processes get the CPU first
 
         from latency.embeddings.service import embeddings_warm_in_background
 

@@ -16,7 +16,7 @@ SCENARIOS = {
     "routing": "latency.bench.routing.run:routing_run",
     "compression": "latency.bench.compression:compression_run",
     "rag": "latency.bench.rag:rag_run",
-    "batch": "latency.bench.batch:batch_run",
+    "batch": "latency.bench.batch.run:batch_run",
     "gateway": "latency.bench.gateway.report:gateway_run",
     "ablation": "latency.bench.ablation.run:ablation_run",
     "edge": "latency.bench.edge:edge_run",
@@ -38,6 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--parts", default="lookup,seed,e2e,embed,quality", help="cache")
         parser.add_argument("--chunks", type=int, default=100_000, help="rag: corpus size")
         parser.add_argument("--items", type=int, default=2000, help="batch: items of the job")
+        parser.add_argument("--sequential-sample", type=int, default=200,
+                            help="batch: items asked one at a time (a sample of --items)")
+        parser.add_argument("--chat-users", type=int, default=10, help="batch: chatting people")
+        parser.add_argument("--chat-messages", type=int, default=200,
+                            help="batch: chat answers with the job running (and as many without)")
         parser.add_argument("--concurrency", type=int, default=1,
                             help="overhead: concurrent websocket conversations (1: the browser)")
         parser.add_argument("--streams", default="1,20,100", help="gateway: concurrent streams")
@@ -50,12 +55,13 @@ class Command(BaseCommand):
                             help="gateway: s of versus load a level, all gateways together")
         parser.add_argument("--versus-rounds", type=int, default=4, help="gateway: interleaving")
         parser.add_argument("--web-processes", type=int, default=0,
-                            help="gateway: serve's WEB_PROCESSES (default one per core)")
+                            help="gateway, batch: serve's WEB_PROCESSES (default one per core)")
         parser.add_argument("--model", default="gpt-4o-mini", help="gateway: the model asked")
         parser.add_argument("--quick", action="store_true", help="a minute or two, few samples")
         parser.add_argument("--users", type=int, default=20, help="ablation: concurrent users")
         parser.add_argument("--seed", type=int, default=1, help="ablation: repeatable workload")
-        parser.add_argument("--out-dir", default="", help="ablation: BENCHMARKS.md and charts")
+        parser.add_argument("--out-dir", default="",
+                            help="ablation, batch: where BENCHMARKS.md (and charts) go")
         parser.add_argument("--rounds", type=int, default=None, help="ablation: ABAB rounds")
         parser.add_argument("--arm-seconds", type=float, default=None, help="ablation")
         parser.add_argument("--rate", type=float, default=0.1, help="ablation: per user, /s")
