@@ -112,3 +112,29 @@ async def test_retry_failed_items_runs_them_again() -> None:
     job = await BatchJob.objects.aget(id=job.id)
     assert job.status == "completed" and job.error_file_id is None
     assert {i.state for i in await _items(job)} == {"done"}
+
+
+def test_job_tasks_leave_no_database_connections_behind() -> None:
+    """Each job runs on an event loop of its own (the worker's task): the connections that loop
+    opened for the cache's reads close with it, instead of piling up job after job."""
+    from django.db import connection
+
+    from latency.batching.tasks import batch_job_process
+    from latency.core.db_async import APPLICATION_NAME
+
+    def async_reads_open() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                           "AND datname = current_database()", [APPLICATION_NAME])  # fmt: skip
+            return cursor.fetchone()[0]
+
+    before = async_reads_open()
+    for n in range(2):
+        user = get_user_model().objects.create_user(f"runner-loop-{n}")
+        data = "\n".join(f"{review} (job {n})" for review in REVIEWS).encode()
+        parsed = rows_parse(data=data, filename="pasted", instruction=INSTRUCTION,
+                            model="gpt-4o-mini")  # fmt: skip
+        job = job_create(owner=user, parsed=parsed, source="page")
+        batch_job_process.call(job_id=job.id)
+        assert BatchJob.objects.get(id=job.id).status == BatchJob.Status.COMPLETED
+    assert async_reads_open() == before
