@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from django.conf import settings
 
-from latency.bench.report import Target, percentiles, progress, table_print
+from latency.bench.report import Target, percentiles, progress, table_print, targets_print
 from latency.models import StrategySettings
 from latency.providers.catalog import catalog_load
 from latency.providers.clients import clients
@@ -198,8 +198,7 @@ def edge_run(
             ]
         ],
     )
-    rows = [[name, t.value, t.target, t.unit, t.as_dict()["met"]] for name, t in targets.items()]
-    table_print(out, "Targets", ["target", "value", "goal", "unit", "met"], rows)
+    targets_print(out, targets)
     path = Path(settings.BASE_DIR) / ".data" / "bench" / "edge.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
