@@ -54,20 +54,23 @@ class ServeChild(Child):
         return {r["id"]: r for r in records if r["planned_ttft_ms"] is not None}
 
 
-def serve_start(*, data_dir: Path, web_processes: int, log_path: Path) -> ServeChild:
-    """`python manage.py serve` on free ports, in this process's data folder and database,
-    ready once every web process has answered /healthz with its embedding model loaded."""
+def serve_start(
+    *, data_dir: Path, web_processes: int, log_path: Path, database: str = DATABASE
+) -> ServeChild:
+    """`python manage.py serve` on free ports, in `data_dir` and `database` (the bench child's
+    own), ready once every web process has answered /healthz with its embedding model loaded."""
     port, simulator_port = port_free(), port_free()
     child_env = {
         **os.environ, "PYTHONUNBUFFERED": "1", "DATA_DIR": str(data_dir),
-        "EMBEDDED_DB_NAME": DATABASE, "HOST": "127.0.0.1", "PORT": str(port),
+        "EMBEDDED_DB_NAME": database, "HOST": "127.0.0.1", "PORT": str(port),
         "SIMULATOR_URL": f"http://127.0.0.1:{simulator_port}", "WEB_PROCESSES": str(web_processes),
-        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics" / DATABASE),
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics" / database),
         # "auto" times a bfloat16 batch as each web process loads the model (seconds on a busy
         # machine); say "on" or "auto" in the environment to measure with it.
         "EMBEDDING_BATCH_BF16": os.environ.get("EMBEDDING_BATCH_BF16", "off"),
     }  # fmt: skip
-    for name in ("REDIS_URL", "OPENAI_API_KEY", "DATABASE_URL"):  # the embedded defaults
+    # The embedded defaults; and a bench's name for its own connections stays the bench's.
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "DATABASE_URL", "PGAPPNAME"):
         child_env.pop(name, None)
     log = log_path.open("wb")
     process = subprocess.Popen(
