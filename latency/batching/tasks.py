@@ -17,8 +17,14 @@ TASK_PATH = "latency.batching.tasks.batch_job_process"
 @task(queue_name="batch")
 def batch_job_process(*, job_id: int) -> str:
     from latency.batching.runner import job_run
+    from latency.core.db_async import async_connections_close
 
-    return asyncio.run(job_run(job_id=job_id, worker_id=uuid.uuid4()))
+    try:
+        return asyncio.run(job_run(job_id=job_id, worker_id=uuid.uuid4()))
+    finally:
+        # A loop a job: the connections it kept for the cache's reads close with it (left
+        # open, each job added eight until PostgreSQL refused connections).
+        async_connections_close()
 
 
 def batch_job_enqueue(*, job_id: int, tasks: int | None = None) -> None:

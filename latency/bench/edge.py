@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from django.conf import settings
 
 from latency.bench.benchmarks_md import benchmarks_section_write
-from latency.bench.report import Target, percentiles, progress, table_print
+from latency.bench.report import Target, percentiles, progress, table_print, targets_print
 from latency.models import StrategySettings
 from latency.providers.catalog import catalog_load
 from latency.providers.clients import clients
@@ -202,8 +202,8 @@ def edge_run(
             ]
         ],
     )
+    targets_print(out, targets)
     rows = [[name, t.value, t.target, t.unit, t.as_dict()["met"]] for name, t in targets.items()]
-    table_print(out, "Targets", ["target", "value", "goal", "unit", "met"], rows)
     speed_rows = [[f"{k[len('edge_c'):]} concurrent", v["ttft_ms"]["p50"], v["ttft_ms"]["p95"],
                    round(v["tokens_per_s"], 1)]
                   for k, v in results.items() if k.startswith("edge_c")]  # fmt: skip

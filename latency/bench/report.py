@@ -86,6 +86,14 @@ def table_print(
             out.write("  ".join("-" * w for w in widths) + "\n")
 
 
+def targets_print(out: TextIO, targets: dict[str, Target]) -> None:
+    """The targets as a table: value, goal, unit and whether it was met."""
+    table_print(
+        out, "Targets", ["target", "value", "goal", "unit", "met"],
+        [[name, t.value, t.target, t.unit, t.as_dict()["met"]] for name, t in targets.items()],
+    )  # fmt: skip
+
+
 def histogram_print(out: TextIO, title: str, values: Sequence[float], bins: int = 12) -> None:
     """A terminal histogram: the shape of a distribution at a glance."""
     if not values:

@@ -31,6 +31,14 @@ def _redis() -> Any:
     return client
 
 
+async def exact_tier_close() -> None:
+    """Close this loop's Redis pool: a loop about to end (each batch job runs on its own; left
+    open, every job's pool stayed connected) or an orderly shutdown."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
 def exact_key(*, scope_key: str, normalized: str) -> str:
     digest = hashlib.sha256(normalized.encode()).hexdigest()[:32]
     return f"subsecond:cache:exact:{scope_key}:{digest}"

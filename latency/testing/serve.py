@@ -60,7 +60,8 @@ def serve_start(
         "EMBEDDING_BATCH_BF16": os.environ.get("EMBEDDING_BATCH_BF16", "off"),
         **(env or {}),
     }  # fmt: skip
-    for name in ("REDIS_URL", "OPENAI_API_KEY", "DATABASE_URL"):  # the embedded defaults
+    # The embedded defaults; and a bench's name for its own connections stays the bench's.
+    for name in ("REDIS_URL", "OPENAI_API_KEY", "DATABASE_URL", "PGAPPNAME"):
         child_env.pop(name, None)
     log = log_path.open("wb")
     process = subprocess.Popen(

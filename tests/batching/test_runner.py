@@ -3,6 +3,7 @@ once, the cache answering a second job, cancel, and leases lost to another worke
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -17,6 +18,8 @@ from latency.models import BatchItem, BatchJob, RequestTrace
 from tests.batching.conftest import INSTRUCTION, REVIEWS
 
 pytestmark = pytest.mark.django_db(transaction=True)
+REDIS_DB = 11  # this module's own Redis database: its clients are counted
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
 async def _job(name: str, reviews: list[str] = REVIEWS) -> BatchJob:
@@ -112,3 +115,39 @@ async def test_retry_failed_items_runs_them_again() -> None:
     job = await BatchJob.objects.aget(id=job.id)
     assert job.status == "completed" and job.error_file_id is None
     assert {i.state for i in await _items(job)} == {"done"}
+
+
+def test_job_tasks_leave_no_connections_behind(settings) -> None:  # noqa: ANN001
+    """Each job runs on an event loop of its own (the worker's task): the connections that loop
+    opened for the cache's reads (PostgreSQL) and its exact tier (Redis) close with it,
+    instead of piling up job after job until a server refuses more."""
+    import redis
+    from django.db import connection
+
+    from latency.batching.tasks import batch_job_process
+    from latency.core.db_async import APPLICATION_NAME
+
+    settings.REDIS_URL = REDIS_URL
+    watcher = redis.Redis.from_url(REDIS_URL)
+
+    def open_connections() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                           "AND datname = current_database()", [APPLICATION_NAME])  # fmt: skip
+            postgres = cursor.fetchone()[0]
+        return postgres, sum(1 for c in watcher.client_list() if int(c["db"]) == REDIS_DB)
+
+    before = open_connections()
+    for n in range(2):
+        user = get_user_model().objects.create_user(f"runner-loop-{n}")
+        data = "\n".join(f"{review} (job {n} {uuid.uuid4().hex[:6]})" for review in REVIEWS)
+        parsed = rows_parse(data=data.encode(), filename="pasted", instruction=INSTRUCTION,
+                            model="gpt-4o-mini")  # fmt: skip
+        job = job_create(owner=user, parsed=parsed, source="page")
+        batch_job_process.call(job_id=job.id)
+        assert BatchJob.objects.get(id=job.id).status == BatchJob.Status.COMPLETED
+    # A closed connection's server side ends a moment later: give it that moment.
+    deadline = time.monotonic() + 3
+    while open_connections() != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_connections() == before

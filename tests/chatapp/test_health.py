@@ -20,3 +20,13 @@ async def test_health_reports_the_database_and_the_embedding_engines() -> None:
         "onnxruntime float32",
         "pytorch bfloat16 (batches of 4+), onnxruntime float32 below",
     }
+
+
+async def test_health_names_the_process_and_counts_its_event_loop_tasks() -> None:
+    import asyncio
+    import os
+
+    body = (await AsyncClient().get("/healthz")).json()
+    assert body["process"]["pid"] == os.getpid()
+    # This test's own task at least; `latency_bench load` compares the count before and after.
+    assert 1 <= body["process"]["tasks"] <= len(asyncio.all_tasks()) + 10

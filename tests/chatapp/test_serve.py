@@ -1,5 +1,6 @@
 """`make run`'s command on a fresh data folder: every core serves one port, the processes share
-an embedded Redis, and Ctrl-C stops everything it started."""
+an embedded Redis, a worker killed with kill -9 is started again, and Ctrl-C stops everything
+it started."""
 
 from __future__ import annotations
 
@@ -28,7 +29,18 @@ def _health(url: str) -> dict | None:
         return None
 
 
-def test_two_web_processes_share_the_port_and_stop_on_ctrl_c(tmp_path: Path) -> None:
+def _worker(serve_pid: int) -> psutil.Process | None:
+    """The documents worker among serve's children (None while there is none)."""
+    for child in psutil.Process(serve_pid).children(recursive=True):
+        try:
+            if "documents_worker" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def test_web_processes_share_the_port_a_killed_worker_restarts_ctrl_c_stops(tmp_path: Path) -> None:
     port, simulator_port = port_free(), port_free()
     env = {
         **os.environ, "DATA_DIR": str(tmp_path), "PORT": str(port), "WEB_PROCESSES": "2",
@@ -53,6 +65,17 @@ def test_two_web_processes_share_the_port_and_stop_on_ctrl_c(tmp_path: Path) -> 
         assert body["channel_layer"]["backend"] == "redis (embedded)"
         children = psutil.Process(serve.pid).children(recursive=True)
         assert len(children) >= 5  # redis, simulator, two web processes, worker, alerts
+        # A worker killed outright is started again, and the app keeps serving.
+        killed = _worker(serve.pid)
+        killed.kill()
+        killed.wait(10)
+        deadline = time.monotonic() + 30
+        while (_worker(serve.pid) is None) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        again = _worker(serve.pid)
+        assert again is not None and again.pid != killed.pid, "the worker was not started again"
+        assert serve.poll() is None and _health(url) is not None, "serve stopped with the worker"
+        children = psutil.Process(serve.pid).children(recursive=True)
     finally:
         serve.send_signal(signal.SIGINT)
         try:

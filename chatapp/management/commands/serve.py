@@ -4,8 +4,9 @@ process per core sharing one listening socket, the documents worker and the aler
 for it, and hands its address to the children as EDGE_MODEL_URL.
 
 Several web processes share state through Redis: REDIS_URL when set, else an embedded one
-(chatapp/embedded_redis.py). Ctrl-C, SIGINT or SIGTERM stops every process this started; if
-one dies, the rest stop too.
+(chatapp/embedded_redis.py). Ctrl-C, SIGINT or SIGTERM stops every process this started. A
+background worker that dies is started again (at most five times a minute); if a web process
+dies, the rest stop too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from chatapp import env
+
+BACKGROUND = ("worker", "batch", "alerts")  # restarted when they die; nothing waits on them
+RESTARTS_A_MINUTE = 5
 
 
 class Command(BaseCommand):
@@ -112,12 +116,22 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
+        exit_code, restarts = 0, {name: [] for name in BACKGROUND}
         while not stopping:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
-                    stopping, exit_code = True, 1
+            for name, process in list(processes.items()):
+                if process.poll() is None:
+                    continue
+                # A background worker that dies (kill -9, out of memory) is started again: its
+                # start recovers the work it held. A web process, or a crash loop, stops all.
+                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 60]
+                if name in BACKGROUND and not stopping and len(recent) < RESTARTS_A_MINUTE:
+                    self.stderr.write(f"{name} exited with code {process.returncode}; "
+                                      "starting it again.")  # fmt: skip
+                    restarts[name] = [*recent, time.monotonic()]
+                    processes[name] = subprocess.Popen(commands[name], env=child_env)
+                    continue
+                self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
+                stopping, exit_code = True, 1
             time.sleep(0.2)
         self._processes_stop(processes)
         if shared is not None:

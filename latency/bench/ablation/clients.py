@@ -91,8 +91,8 @@ async def _ws_conversation(
 
     from latency.models import Conversation as ConversationRow
 
-    row = await ConversationRow.objects.acreate(user=target.user)
-    ws_url = target.url.replace("http://", "ws://") + f"/ws/chat/{row.id}/"
+    row_id = conversation.row_id or (await ConversationRow.objects.acreate(user=target.user)).id
+    ws_url = target.url.replace("http://", "ws://") + f"/ws/chat/{row_id}/"
     async with websockets.connect(
         ws_url, origin=target.url, additional_headers={"Cookie": f"sessionid={target.session}"},
         max_size=None,

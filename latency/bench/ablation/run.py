@@ -23,8 +23,8 @@ from latency.bench.ablation.report import (
     targets_compute,
 )
 from latency.bench.benchmarks_md import benchmarks_section_write, markdown_table
-from latency.bench.cache.run import child_run
-from latency.bench.report import Target, cpu_model, machine_info, table_print
+from latency.bench.child import child_run
+from latency.bench.report import Target, cpu_model, machine_info, table_print, targets_print
 from latency.testing.processes import ROOT
 
 DATABASE = "subsecond_bench_ablation"
@@ -66,10 +66,7 @@ def ablation_run(
     table_print(out, "App's own share of TTFT against concurrency (default arm, closed loop), ms",
                 SWEEP_HEADER, sweep_rows)  # fmt: skip
     targets = targets_compute(result=result, summaries=summaries)
-    table_print(
-        out, "Targets", ["target", "value", "goal", "unit", "met"],
-        [[name, t.value, t.target, t.unit, t.as_dict()["met"]] for name, t in targets.items()],
-    )  # fmt: skip
+    targets_print(out, targets)
     machine = {**machine_info(), "cpu_model": cpu_model(),
                "load_average_before": [round(v, 2) for v in load_before],
                "load_average_after": [round(v, 2) for v in os.getloadavg()]}  # fmt: skip

@@ -79,6 +79,7 @@ class Conversation:
     family: str = ""  # what a cache could match: a pool family, or the tail question itself
     repeat: bool = False  # its first question's family came earlier in the plan
     think_s: tuple[float, ...] = field(default_factory=tuple)  # pause before each follow-up
+    row_id: int | None = None  # websocket: a Conversation row made beforehand, else made at start
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
 
 from latency.bench.cache.chart import chart_print, chart_svg_write
+from latency.bench.child import child_run
 from latency.bench.report import Target, table_print
-from latency.testing.processes import ROOT
 
 PARTS = ("lookup", "seed", "e2e", "embed", "quality")
 MILLION = 1_000_000
@@ -38,24 +35,6 @@ def _csv_ints(text: str) -> list[int]:
 def bench_database_name(*, layout: str, size: int) -> str:
     """One database a layout and size, kept between runs (the 1M HNSW build takes a while)."""
     return f"subsecond_bench_{layout}_{size}"
-
-
-def child_run(
-    *, module: str, arguments: list[str], database: str, env: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """Run `python -m module` with `database` as its default database (and `env`, e.g. a
-    DATA_DIR of its own); its JSON result.
-
-    A child process, so that the app's own code (`cache_semantic_candidates`, daphne, the ORM)
-    runs unchanged against a benchmark database while the app's data stays untouched."""
-    if not settings.EMBEDDED_DATABASE:
-        raise RuntimeError("this benchmark needs the embedded database (DATABASE_URL is set)")
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [sys.executable, "-m", module, *arguments, "--result", result.name]
-        child_env = {**os.environ, "EMBEDDED_DB_NAME": database, **(env or {})}
-        if subprocess.run(command, cwd=ROOT, env=child_env).returncode:
-            raise RuntimeError(f"{module} failed in database {database}: see its output above")
-        return json.loads(Path(result.name).read_text())
 
 
 def lookup_run(*, layout: str, size: int, queries: int, rebuild: bool) -> dict[str, Any]:

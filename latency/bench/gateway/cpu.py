@@ -34,11 +34,11 @@ class CpuSnapshot:
         return delta
 
 
-def _role(process: psutil.Process) -> str:
+def process_role(process: psutil.Process) -> str:
     command = " ".join(process.cmdline())
     if SIMULATOR_MARK in command:
         return "simulator"
-    if "daphne" in command:
+    if "chatapp.serving" in command or "daphne" in command:  # serve runs daphne through it
         return "web"
     if "redis-server" in command:
         return "redis"
@@ -57,7 +57,7 @@ def cpu_snapshot(*, serve_pid: int, postmaster_pid: int | None) -> CpuSnapshot:
     root = psutil.Process(serve_pid)
     for process in [root, *root.children(recursive=True)]:
         try:
-            by_role[_role(process)] += _seconds(process)
+            by_role[process_role(process)] += _seconds(process)
         except psutil.NoSuchProcess:
             continue
     by_role["postgres"] = 0.0
@@ -92,7 +92,7 @@ def web_pids(*, serve_pid: int) -> list[int]:
     return [
         process.pid
         for process in psutil.Process(serve_pid).children(recursive=True)
-        if _role(process) == "web"
+        if process_role(process) == "web"
     ]
 
 

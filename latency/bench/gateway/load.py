@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,18 +127,33 @@ async def load_open(
     *, client: AsyncOpenAI, model: str, questions: Callable[[int], str], rate: float,
     seconds: float, seed: int = 17,
 ) -> ArmLoad:  # fmt: skip
-    """Poisson arrivals at `rate` a second for `seconds`; each runs to its end, however many
-    are in flight (an open loop: a slow server gets more concurrency, not less load)."""
-    load, rng = ArmLoad(offered_rps=round(rate, 2)), random.Random(seed)
-    in_flight = 0
+    """Poisson arrivals at `rate` a second for `seconds` (see `arrivals_open`)."""
+    load = ArmLoad(offered_rps=round(rate, 2))
 
     async def one(index: int) -> None:
-        nonlocal in_flight
+        question = questions(index)
+        load.samples.append(await request_stream(client=client, model=model, question=question))
+
+    load.max_in_flight, load.wall_s = await arrivals_open(
+        rate=rate, seconds=seconds, one=one, seed=seed
+    )
+    return load
+
+
+async def arrivals_open(
+    *, rate: float, seconds: float, one: Callable[[int], Awaitable[None]], seed: int = 17
+) -> tuple[int, float]:
+    """Call `one(index)` at Poisson arrivals of `rate` a second for `seconds`, each run to its
+    end however many are in flight (an open loop: a slow server gets more concurrency, not
+    less load). Returns the most in flight at once and the wall time to the last one's end."""
+    rng, in_flight, most = random.Random(seed), 0, 0
+
+    async def tracked(index: int) -> None:
+        nonlocal in_flight, most
         in_flight += 1
-        load.max_in_flight = max(load.max_in_flight, in_flight)
+        most = max(most, in_flight)
         try:
-            question = questions(index)
-            load.samples.append(await request_stream(client=client, model=model, question=question))
+            await one(index)
         finally:
             in_flight -= 1
 
@@ -149,10 +164,9 @@ async def load_open(
         if next_at > started + seconds:
             break
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(len(tasks))))
+        tasks.append(asyncio.create_task(tracked(len(tasks))))
     await asyncio.gather(*tasks)
-    load.wall_s = time.perf_counter() - started
-    return load
+    return most, time.perf_counter() - started
 
 
 def samples_summary(samples: list[Any], *, tokens: list[int] | None = None) -> dict[str, Any]:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
 
+from latency.bench.child import child_run
 from latency.bench.gateway.drive import DATABASE
-from latency.bench.report import Target, table_print
-from latency.testing.processes import ROOT
+from latency.bench.report import Target, table_print, targets_print
 
 QUICK = {"seconds": 2.0, "versus_seconds": 12.0}
 
@@ -32,34 +29,16 @@ def gateway_run(
         "versus_rounds": versus_rounds, "profile": profile, "versus": versus, "model": model,
         "web_processes": web_processes or os.cpu_count() or 1,
     }  # fmt: skip
-    results = {"options": options, **_child_run(options=options)}
+    # Its own data folder: its own PostgreSQL server and embedded Redis, their CPU its alone.
+    measured = child_run(module="latency.bench.gateway.arms",
+                         arguments=["--options", json.dumps(options)], database=DATABASE,
+                         data_dir=Path(settings.DATA_DIR) / "bench" / "gateway")  # fmt: skip
+    results = {"options": options, **measured}
     results["load_average"] = [round(v, 2) for v in os.getloadavg()]
     _tables_print(out, results)
     targets = gateway_targets(results=results)
-    table_print(
-        out, "Targets", ["target", "value", "goal", "unit", "met"],
-        [[name, t.value, t.target, t.unit, t.as_dict()["met"]] for name, t in targets.items()],
-    )  # fmt: skip
+    targets_print(out, targets)
     return results, targets
-
-
-def _child_run(*, options: dict[str, Any]) -> dict[str, Any]:
-    """arms.py in a data folder of its own (its own PostgreSQL server and embedded Redis, so
-    their CPU is the bench's alone) and database `subsecond_bench_gateway`."""
-    if not settings.EMBEDDED_DATABASE:
-        raise RuntimeError("the gateway bench needs the embedded database (DATABASE_URL is set)")
-    data_dir = Path(settings.DATA_DIR) / "bench" / "gateway"
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        command = [sys.executable, "-m", "latency.bench.gateway.arms",
-                   "--options", json.dumps(options), "--result", result.name]  # fmt: skip
-        child_env = {
-            **os.environ, "DATA_DIR": str(data_dir), "EMBEDDED_DB_NAME": DATABASE,
-            "EMBEDDED_DB_SHARED_BUFFERS": "256MB",
-            "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics" / DATABASE),
-        }  # fmt: skip
-        if subprocess.run(command, cwd=ROOT, env=child_env).returncode:
-            raise RuntimeError("the gateway bench's child failed: see its output above")
-        return json.loads(Path(result.name).read_text())
 
 
 def _arm(results: dict[str, Any], name: str) -> dict[str, Any] | None:

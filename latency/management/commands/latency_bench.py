@@ -20,6 +20,7 @@ SCENARIOS = {
     "gateway": "latency.bench.gateway.report:gateway_run",
     "ablation": "latency.bench.ablation.run:ablation_run",
     "edge": "latency.bench.edge:edge_run",
+    "load": "latency.bench.load.run:load_run",
 }
 
 
@@ -67,6 +68,17 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=0.1, help="ablation: per user, /s")
         parser.add_argument("--sweep", default="1,5,20", help="ablation: users, default arm")
         parser.add_argument("--sweep-seconds", type=float, default=None, help="ablation")
+        parser.add_argument("--soak-seconds", type=float, default=None,
+                            help="load: the soak at 80%% of capacity (default 600)")
+        parser.add_argument("--step-seconds", type=float, default=None, help="load: a ramp step")
+        parser.add_argument("--rate-start", type=float, default=None,
+                            help="load: the ramp's first rate, requests/s (default 1)")
+        parser.add_argument("--web-process-counts", default="",
+                            help="load: serve's WEB_PROCESSES to ramp (default 1,2; the soak "
+                            "and faults run against the last)")
+        parser.add_argument("--load-parts", default="ramp,soak,faults",
+                            help="load: which parts (without the ramp, the soak and faults run "
+                            "at 80%% of --rate-start)")
 
     def handle(self, *args: object, scenario: str, **options: object) -> None:
         from latency.testing.processes import stop_children_on_sigterm
