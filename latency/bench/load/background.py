@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from latency.bench.ablation.clients import Target
-from latency.bench.batch import INSTRUCTION, MODEL, reviews_make
+from latency.bench.batch.arms import INSTRUCTION, MODEL, reviews_make
 from latency.bench.gateway.load import TOPICS
 
 BATCH_ENDS = {"completed", "failed", "cancelled", "expired"}
