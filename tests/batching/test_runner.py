@@ -151,3 +151,25 @@ def test_job_tasks_leave_no_connections_behind(settings) -> None:  # noqa: ANN00
     while open_connections() != before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert open_connections() == before
+
+
+async def test_a_failed_lookup_gives_its_items_back_and_the_job_finishes(monkeypatch) -> None:  # noqa: ANN001
+    import asyncio
+
+    from latency.batching import runner
+
+    real, calls = runner.cache_lookup, []
+
+    async def flaky(**kwargs):  # noqa: ANN003, ANN202
+        calls.append(kwargs["query"])
+        if len(calls) == 1:
+            raise ConnectionError("the cache's Redis went away")
+        return await real(**kwargs)
+
+    monkeypatch.setattr(runner, "cache_lookup", flaky)
+    job = await _job("runner-h", ["flaky one", "flaky two", "flaky three"])
+    # Before, the chunk's items stayed under a lease the worker kept renewing: no end.
+    assert await asyncio.wait_for(job_run(job_id=job.id, worker_id=uuid.uuid4()), 60) == "done"
+    items = await _items(job)
+    assert [i.state for i in items] == ["done"] * 3
+    assert {i.attempts for i in items} == {2}  # claimed again once, not failed
