@@ -211,6 +211,7 @@ ADMIN_REFUSED = {
     ("axes/accessattempt", "add/"), ("axes/accesslog", "add/"), ("axes/accessfailurelog", "add/"),
     ("django_tasks_database/dbtaskresult", "add/"),
     ("django_tasks_database/dbtaskresult", "<path:object_id>/delete/"),
+    ("latency/cachelabel", "add/"),  # labels come from use (wrong clicks, kept answers, deletions)
 }  # fmt: skip
 
 

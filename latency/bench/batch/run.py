@@ -39,8 +39,7 @@ def batch_run(
                "web_processes": web_processes}  # fmt: skip
     measured = child_run(
         module="latency.bench.batch.child", arguments=["--options", json.dumps(options)],
-        database=DATABASE, env={"DATA_DIR": str(data_dir),
-                                "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "metrics")},
+        database=DATABASE, data_dir=data_dir,
     )  # fmt: skip
     results = _results(measured=measured)
     chat, kill, sample = results["chat"], results["kill"], results["sequential_sample"]
