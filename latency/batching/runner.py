@@ -130,7 +130,10 @@ class JobRunner:
         return done
 
     def _chunk(self) -> int:
-        return max(20, settings.BATCH_PACK_SIZE * 4)
+        """Four packs a chunk, but at most a quarter of the job: a small job's progress still
+        moves in steps instead of jumping from nothing to everything."""
+        pack = max(settings.BATCH_PACK_SIZE, 1)
+        return min(max(20, pack * 4), max(pack, -(-self.job.total // 4)))
 
     async def _watch(self) -> None:
         """Cancellation and the completion window, the chat load, and the leases held."""
