@@ -13,6 +13,7 @@ from openai import NotFoundError, OpenAI
 
 from latency.models import BatchItem, BatchJob
 from tests.batching.conftest import api_user_make, batch_wait, lines_make
+from tests.fixtures.openai_errors import openai_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,14 +172,6 @@ def test_users_see_only_their_own_batches_and_files(live_app, client) -> None:  
     assert client.get(f"/batch/{batch.id}/results.jsonl").status_code == 200
 
 
-def _openai_error(response, status: int) -> dict:  # noqa: ANN001
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"} and error["message"]
-    assert response.headers["x-request-id"]
-    return error
-
 
 def test_files_and_batches_carry_request_ids_and_refuse_in_openais_shape(live_app) -> None:  # noqa: ANN001
     import httpx2 as httpx
@@ -202,16 +195,16 @@ def test_files_and_batches_carry_request_ids_and_refuse_in_openais_shape(live_ap
     assert listed.headers["x-request-id"] and listed.headers["x-ratelimit-limit-requests"]
 
     v1, auth = f"{live_app.url}/v1", {"Authorization": f"Bearer {key}"}
-    assert _openai_error(httpx.get(f"{v1}/files"), 401)["code"] == "invalid_api_key"
-    assert _openai_error(httpx.get(f"{v1}/batches/batch_nope", headers=auth), 404)
-    assert _openai_error(httpx.get(f"{v1}/files/file-nope/content", headers=auth), 404)
+    assert openai_error(httpx.get(f"{v1}/files"), 401)["code"] == "invalid_api_key"
+    assert openai_error(httpx.get(f"{v1}/batches/batch_nope", headers=auth), 404)
+    assert openai_error(httpx.get(f"{v1}/files/file-nope/content", headers=auth), 404)
     refused = httpx.get(f"{v1}/batches/{batch.parse().id}/cancel", headers=auth)
-    assert _openai_error(refused, 405) and refused.headers["allow"] == "POST"
-    assert _openai_error(httpx.put(f"{v1}/files/{file.id}", headers=auth), 405)
+    assert openai_error(refused, 405) and refused.headers["allow"] == "POST"
+    assert openai_error(httpx.put(f"{v1}/files/{file.id}", headers=auth), 405)
     bad_json = httpx.post(f"{v1}/batches", content=b"{nope", headers=auth)
-    assert "JSON" in _openai_error(bad_json, 400)["message"]
+    assert "JSON" in openai_error(bad_json, 400)["message"]
     not_an_object = httpx.post(f"{v1}/batches", json=[1], headers=auth)
-    assert _openai_error(not_an_object, 400)
+    assert openai_error(not_an_object, 400)
     no_file = httpx.post(f"{v1}/files", data={"purpose": "batch"}, headers=auth)
-    assert _openai_error(no_file, 400)["param"] == "file"
-    assert _openai_error(httpx.get(f"{v1}/files?limit=0", headers=auth), 400)["param"] == "limit"
+    assert openai_error(no_file, 400)["param"] == "file"
+    assert openai_error(httpx.get(f"{v1}/files?limit=0", headers=auth), 400)["param"] == "limit"

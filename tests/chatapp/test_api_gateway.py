@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from latency.embeddings.local import embeddings_encode
 from latency.gateway.keys import api_key_create, api_key_limits_set, api_key_revoke
 from latency.models import ApiKey
+from tests.fixtures.openai_errors import openai_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,14 +36,6 @@ def key(live_app) -> str:  # noqa: ANN001
 def client(live_app, key: str) -> openai.OpenAI:  # noqa: ANN001
     return openai.OpenAI(base_url=f"{live_app.url}/v1", api_key=key, max_retries=0)
 
-
-def _is_openai_error(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"} and error["message"]
-    assert response.headers["x-request-id"]
-    return error
 
 
 def test_rate_limit_headers_and_request_ids(client: openai.OpenAI) -> None:
@@ -129,30 +122,30 @@ def test_embeddings_match_the_local_model(client: openai.OpenAI, live_app, key: 
 def test_embeddings_refusals(live_app, key: str, body: dict, param: str) -> None:  # noqa: ANN001
     response = httpx.post(f"{live_app.url}/v1/embeddings", json=body,
                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
-    assert _is_openai_error(response, 400)["param"] == param
+    assert openai_error(response, 400)["param"] == param
 
 
 def test_error_shapes_everywhere_under_v1(live_app, key: str) -> None:  # noqa: ANN001
     auth = {"Authorization": f"Bearer {key}"}
     v1 = f"{live_app.url}/v1"
-    assert _is_openai_error(httpx.get(f"{v1}/models"), 401)["code"] == "invalid_api_key"
-    assert _is_openai_error(httpx.get(f"{v1}/nothing/here", headers=auth), 404)
-    assert _is_openai_error(httpx.get(f"{v1}", headers=auth), 404)
+    assert openai_error(httpx.get(f"{v1}/models"), 401)["code"] == "invalid_api_key"
+    assert openai_error(httpx.get(f"{v1}/nothing/here", headers=auth), 404)
+    assert openai_error(httpx.get(f"{v1}", headers=auth), 404)
     refused = httpx.post(f"{v1}/models", headers=auth)  # no CSRF page: a JSON 405
-    assert _is_openai_error(refused, 405) and refused.headers["allow"] == "GET"
-    assert _is_openai_error(httpx.get(f"{v1}/chat/completions", headers=auth), 405)
-    assert _is_openai_error(
+    assert openai_error(refused, 405) and refused.headers["allow"] == "GET"
+    assert openai_error(httpx.get(f"{v1}/chat/completions", headers=auth), 405)
+    assert openai_error(
         httpx.post(f"{v1}/chat/completions", content=b"{nope", headers=auth), 400
     )
     huge = b'{"messages": "' + b"x" * 3_000_000 + b'"}'  # over DATA_UPLOAD_MAX_MEMORY_SIZE
-    assert _is_openai_error(httpx.post(f"{v1}/chat/completions", content=huge, headers=auth), 413)
+    assert openai_error(httpx.post(f"{v1}/chat/completions", content=huge, headers=auth), 413)
     large = b'{"messages": "' + b"x" * 600_000 + b'"}'  # over the API's own limit
-    assert _is_openai_error(httpx.post(f"{v1}/embeddings", content=large, headers=auth), 413)
+    assert openai_error(httpx.post(f"{v1}/embeddings", content=large, headers=auth), 413)
     deep = b"[" * 5000 + b"]" * 5000
-    assert _is_openai_error(httpx.post(f"{v1}/chat/completions", content=b'{"a":' + deep + b"}",
+    assert openai_error(httpx.post(f"{v1}/chat/completions", content=b'{"a":' + deep + b"}",
                                        headers=auth), 400)  # fmt: skip
     assert (
-        _is_openai_error(httpx.get(f"{v1}/models/gpt-99", headers=auth), 404)["code"]
+        openai_error(httpx.get(f"{v1}/models/gpt-99", headers=auth), 404)["code"]
         == "model_not_found"
     )
     assert httpx.get(f"{v1}/models/gpt-4o-mini", headers=auth).json()["id"] == "gpt-4o-mini"
