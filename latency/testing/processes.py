@@ -85,6 +85,19 @@ class Child:
             handle.close()
 
 
+def simulator_control(
+    *, url: str, path: str, body: dict[str, Any] | None = None, timeout_s: float = 10
+) -> Any:
+    """GET (or, with `body`, POST) one of the simulator's control paths (`/sim/config`,
+    `/sim/log`); its JSON."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{url}{path}", data=data, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return json.load(response)
+
+
 @dataclass
 class SimulatorChild(Child):
     """The simulator process, with its control (`/sim/config`) and log (`/sim/log`) endpoints."""
@@ -94,12 +107,7 @@ class SimulatorChild(Child):
         return f"{self.url}/v1"
 
     def _request(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.url}{path}", data=data, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
+        return simulator_control(url=self.url, path=path, body=body)
 
     def config(self) -> dict[str, Any]:
         """The current fault rates, time scale and realism switches."""
@@ -225,6 +233,7 @@ def daphne_ready_wait(*, child: Child, timeout_s: float = 60.0) -> Child:
             raise RuntimeError(f"daphne did not start; see {child.log_path}")
         time.sleep(0.2)
 
+
 def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
     """`manage.py documents_worker` with this process's environment (its database); `batch`:
     it exits once the queue is empty."""
@@ -235,7 +244,6 @@ def documents_worker_start(*, log_path: Path, batch: bool = True) -> Child:
         preexec_fn=_die_with_parent,
     )  # fmt: skip
     return Child(url="", process=process, log_path=log_path, files=[log])
-
 
 
 def batch_worker_start(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latency.testing.processes import ROOT, Child, _die_with_parent, port_free
+from latency.testing.processes import ROOT, Child, _die_with_parent, port_free, simulator_control
 
 BARE = {"prefill": False, "capacity": 0, "rpm": 0, "tpm": 0}  # the simulator as benches use it
 READY_TIMEOUT_S = 420.0  # every web process loads the embedding model; slow on a busy machine
@@ -27,12 +27,7 @@ class ServeChild(Child):
     web_processes: int = 1
 
     def sim(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"{self.simulator_url}{path}", data=data, headers={"content-type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        return simulator_control(url=self.simulator_url, path=path, body=body, timeout_s=30)
 
     def planned(self, *, after_ts: float) -> dict[str, dict[str, Any]]:
         """Completion id -> the simulator's record: `planned_ttft_ms` is its own cost to the
