@@ -82,7 +82,7 @@ class JobRunner:
         chunks: set[asyncio.Task] = set()
         try:
             while not self.stopping:
-                if len(chunks) >= (1 if self.pressure.busy() else CHUNKS_IN_FLIGHT):
+                if len(chunks) >= self._in_flight():
                     await asyncio.wait(chunks, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 claimed = await database_sync_to_async(claims.items_claim)(
@@ -134,6 +134,13 @@ class JobRunner:
         moves in steps instead of jumping from nothing to everything."""
         pack = max(settings.BATCH_PACK_SIZE, 1)
         return min(max(20, pack * 4), max(pack, -(-self.job.total // 4)))
+
+    def _in_flight(self) -> int:
+        """Chunks at once: one while chat is busy; else up to CHUNKS_IN_FLIGHT, but no more
+        than half the job at once (chunks in flight end together, and progress would jump)."""
+        if self.pressure.busy():
+            return 1
+        return min(CHUNKS_IN_FLIGHT, max(1, self.job.total // (2 * self._chunk())))
 
     async def _watch(self) -> None:
         """Cancellation and the completion window, the chat load, and the leases held."""
