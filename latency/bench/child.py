@@ -4,11 +4,13 @@ app's data stays untouched; what it measured comes back as JSON."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +38,30 @@ def child_run(
         if subprocess.run(command, cwd=ROOT, env=child_env).returncode:
             raise RuntimeError(f"{module} failed in database {database}: see its output above")
         return json.loads(Path(result.name).read_text())
+
+
+def child_main(
+    argv: list[str],
+    *,
+    measure: Callable[[dict[str, Any]], dict[str, Any]],
+    environ: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """A bench child's entry point: `--options JSON --result FILE`. `environ(options)` may set
+    variables before Django starts; then Django, the child's database migrated, and
+    `measure(options)`, whose result goes to FILE."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--options", required=True, help="the bench's options, JSON")
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    options = json.loads(args.options)
+    if environ is not None:
+        environ(options)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    Path(args.result).write_text(json.dumps(measure(options)))
+    return 0

@@ -6,14 +6,14 @@ the database ends before serve is stopped."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from latency.bench.child import child_main
 
 DATABASE = "subsecond_bench_batch"
 
@@ -93,26 +93,18 @@ def batch_measure(*, options: dict[str, Any], out: Any) -> dict[str, Any]:
             "lease_s": settings.BATCH_LEASE_SECONDS}  # fmt: skip
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--options", required=True, help="the bench's options, JSON")
-    parser.add_argument("--result", required=True)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+def _measure(options: dict[str, Any]) -> dict[str, Any]:
     from latency.testing.processes import stop_children_on_sigterm
 
     stop_children_on_sigterm()
-    call_command("migrate", interactive=False, verbosity=0)
     started = time.perf_counter()
-    result = batch_measure(options=json.loads(args.options), out=sys.stdout)
+    result = batch_measure(options=options, out=sys.stdout)
     result["measure_s"] = round(time.perf_counter() - started, 1)
-    Path(args.result).write_text(json.dumps(result))
-    return 0
+    return result
+
+
+def main(argv: list[str]) -> int:
+    return child_main(argv, measure=_measure)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,6 @@ for one arm a py-spy profile. Writes its results as JSON for report.py."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import sys
 import time
 import uuid
@@ -16,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from latency.bench.child import child_main
 from latency.bench.gateway.cpu import (
     app_cpu_ms,
     cpu_snapshot,
@@ -132,20 +130,9 @@ def user_make() -> tuple[int, str]:
     return user.pk, api_key_create(user=user, name="latency_bench gateway")
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--options", required=True, help="the bench's options, JSON")
-    parser.add_argument("--result", required=True)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
-    import django
-
-    django.setup()
+def _measure(options: dict[str, Any]) -> dict[str, Any]:
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
-    options = json.loads(args.options)
     work = Path(settings.DATA_DIR) / "runs" / time.strftime("%Y%m%d-%H%M%S")
     work.mkdir(parents=True, exist_ok=True)
     sys.stderr.write(f"starting serve ({options['web_processes']} web processes), logs in {work}\n")
@@ -153,11 +140,13 @@ def main(argv: list[str]) -> int:
                         log_path=work / "serve.log", database=DATABASE)  # fmt: skip
     try:
         user_id, key = user_make()
-        result = arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)
+        return arms_all(serve=serve, user_id=user_id, key=key, options=options, work=work)
     finally:
         serve.stop()
-    Path(args.result).write_text(json.dumps(result))
-    return 0
+
+
+def main(argv: list[str]) -> int:
+    return child_main(argv, measure=_measure)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,7 @@ under the same load. Writes its results as JSON for run.py."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from latency.bench.ablation.clients import Target
+from latency.bench.child import child_main
 from latency.bench.load.arrivals import (
     Phase,
     phase_drive,
@@ -208,23 +207,19 @@ def faults_run(
     return results
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--options", required=True)
-    parser.add_argument("--result", required=True)
-    args = parser.parse_args(argv)
-    options = json.loads(args.options)
+def _environ(options: dict[str, Any]) -> None:
     os.environ["PGAPPNAME"] = BENCH_APPLICATION  # this process's connections are not the app's
     if options.get("batch_lease_s"):  # --quick: a killed worker's items come back sooner
         os.environ["BATCH_LEASE_SECONDS"] = str(options["batch_lease_s"])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
-    import django
 
-    django.setup()
+
+def main(argv: list[str]) -> int:
+    return child_main(argv, measure=_measure, environ=_environ)
+
+
+def _measure(options: dict[str, Any]) -> dict[str, Any]:
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line a request otherwise
     work = Path(settings.DATA_DIR) / "runs" / time.strftime("%Y%m%d-%H%M%S")
     work.mkdir(parents=True, exist_ok=True)
@@ -258,8 +253,7 @@ def main(argv: list[str]) -> int:
         result["runs"].append(run)
     result["load_average_end"] = list(os.getloadavg())
     result["work_dir"] = str(work)
-    Path(args.result).write_text(json.dumps(result))
-    return 0
+    return result
 
 
 if __name__ == "__main__":
