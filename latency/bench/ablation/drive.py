@@ -182,7 +182,8 @@ def bench_user() -> tuple[Any, str, str]:
     from latency.testing.sessions import session_key_make
 
     user, _ = get_user_model().objects.get_or_create(username="bench-ablation")
-    return user, session_key_make(user=user), api_key_create(user=user, name="ablation")
+    key = api_key_create(user=user, name="ablation", unlimited=True)
+    return user, session_key_make(user=user), key
 
 
 def ablation_drive(*, options: Options, err: TextIO) -> dict[str, Any]:

@@ -127,7 +127,7 @@ def user_make() -> tuple[int, str]:
     from latency.gateway.keys import api_key_create
 
     user = get_user_model().objects.create_user(f"bench-gw-{uuid.uuid4().hex[:8]}")
-    return user.pk, api_key_create(user=user, name="latency_bench gateway")
+    return user.pk, api_key_create(user=user, name="latency_bench gateway", unlimited=True)
 
 
 def _measure(options: dict[str, Any]) -> dict[str, Any]:

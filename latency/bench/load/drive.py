@@ -48,20 +48,11 @@ def bench_user() -> tuple[Any, str, str]:
     allowed: the bench measures the app, not its per-key limit."""
     from django.contrib.auth import get_user_model
 
-    from latency.gateway.keys import (
-        REQUESTS_PER_MINUTE_MAX,
-        TOKENS_PER_MINUTE_MAX,
-        api_key_create,
-        api_key_limits_set,
-        api_keys_owned,
-    )
+    from latency.gateway.keys import api_key_create
     from latency.testing.sessions import session_key_make
 
     user = get_user_model().objects.create_user(f"bench-load-{uuid.uuid4().hex[:8]}")
-    key = api_key_create(user=user, name="latency_bench load")
-    api_key_limits_set(user=user, key_id=api_keys_owned(user=user).get().id,
-                       requests_per_minute=REQUESTS_PER_MINUTE_MAX,
-                       tokens_per_minute=TOKENS_PER_MINUTE_MAX)  # fmt: skip
+    key = api_key_create(user=user, name="latency_bench load", unlimited=True)
     return user, session_key_make(user=user), key
 
 
