@@ -69,6 +69,7 @@ class ResilientStream:
                          "options": options, "rich": rich}  # fmt: skip
         self._registry, self._hedges = registry, hedges
         self._queue: asyncio.Queue[tuple[_Attempt, _Item]] = asyncio.Queue()
+        self._held: tuple[_Attempt, _Item] | None = None  # taken by a merge, not yet given
         self._active: list[_Attempt] = []
         self._started: list[_Attempt] = []
         self._order = self._candidates()
@@ -105,6 +106,9 @@ class ResilientStream:
 
     async def _next(self, timeout_s: float) -> tuple[_Attempt, _Item]:
         """The next item of any attempt; TimeoutError if none comes within `timeout_s`."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            return held
         if not self._queue.empty():
             return self._queue.get_nowait()
         # Not asyncio.wait_for: on Python 3.11 it returns the item when a cancellation (the
@@ -185,7 +189,28 @@ class ResilientStream:
                 raise item
             winner.tokens += 1
             silent_since = loop.time()
-            yield item
+            yield self._merged(winner, item)
+
+    def _merged(self, winner: _Attempt, delta: StreamDelta) -> StreamDelta:
+        """`delta` with the winner's plain text deltas already queued behind it. When the
+        reader falls behind (a busy process), a burst of tokens then goes down the pipeline,
+        and out to the client, as one piece instead of one each: the work per piece (the
+        pipeline's generators, the frame's encode and write) is what a busy process lacks."""
+        if not _plain(delta):
+            return delta
+        parts = [delta.text]
+        while self._held is None and not self._queue.empty():
+            attempt, item = self._queue.get_nowait()
+            if attempt is not winner:
+                continue  # a cancelled attempt's last word
+            if not isinstance(item, StreamDelta) or not _plain(item):
+                self._held = (attempt, item)  # the end, an error, usage: given next, as sent
+                break
+            parts.append(item.text)
+            winner.tokens += 1
+        if len(parts) == 1:
+            return delta
+        return StreamDelta(text="".join(parts), upstream_id=delta.upstream_id)
 
     def _attempt_start(
         self, loop: asyncio.AbstractEventLoop, candidate: Candidate, *, hedge: bool
@@ -300,6 +325,13 @@ class ResilientStream:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _plain(delta: StreamDelta) -> bool:
+    """Text and nothing else: what can be joined to its neighbours without changing the
+    answer (usage, finish reasons and raw choices go as they came)."""
+    return (bool(delta.text) and not delta.choices and not delta.finish_reasons
+            and delta.completion_tokens is None and delta.prompt_tokens is None)
 
 
 def resilient_stream(
