@@ -21,14 +21,15 @@ import psycopg
 
 APPLICATION_NAME = "subsecond-async-reads"  # how pg_stat_activity names these connections
 IDLE_MAX = 8  # connections a loop keeps open between requests
-# The reads on these connections (the cache's nearest entries, retrieval's nearest chunks) order
-# by distance with a LIMIT, and their graph branch is meant for the HNSW index. With sorts
-# allowed, PostgreSQL often took a sequential scan and a sort instead for a table of thousands
-# of rows (statistics a little behind a table that grows with every answer): 44 ms a lookup at
-# 8,000 cache entries against 1.8 ms through the index, with the same neighbours (20 of 20).
-# Sorts the plan cannot avoid (the exact branch, ranking by text relevance) still run.
-ORDER_BY_INDEX = "-c enable_sort=off"
 OPEN_MAX = 16  # connections a loop has at once; a burst beyond it waits rather than opens more
+# The reads on these connections (the cache's nearest entries, retrieval's nearest chunks) order
+# by distance with a LIMIT, and their graph branch is meant for the HNSW index. pgvector's cost
+# estimate for an HNSW scan grows with ef_search: at our 100, PostgreSQL rated a sequential scan
+# and a sort cheaper for a scope of a few thousand entries (at 40-80 it took the index), and paid
+# 44 ms a lookup at 8,000 cache entries against 1.8 ms through the index, with the same
+# neighbours (20 of 20). Sorts the plan cannot avoid (the exact branch, ranking by text
+# relevance) still run.
+ORDER_BY_INDEX = "-c enable_sort=off"
 
 
 class _LoopConnections:
