@@ -330,8 +330,13 @@ class ResilientStream:
 def _plain(delta: StreamDelta) -> bool:
     """Text and nothing else: what can be joined to its neighbours without changing the
     answer (usage, finish reasons and raw choices go as they came)."""
-    return (bool(delta.text) and not delta.choices and not delta.finish_reasons
-            and delta.completion_tokens is None and delta.prompt_tokens is None)
+    return (
+        bool(delta.text)
+        and not delta.choices
+        and not delta.finish_reasons
+        and delta.completion_tokens is None
+        and delta.prompt_tokens is None
+    )
 
 
 def resilient_stream(

@@ -172,7 +172,6 @@ def test_users_see_only_their_own_batches_and_files(live_app, client) -> None:  
     assert client.get(f"/batch/{batch.id}/results.jsonl").status_code == 200
 
 
-
 def test_files_and_batches_carry_request_ids_and_refuse_in_openais_shape(live_app) -> None:  # noqa: ANN001
     import httpx2 as httpx
 

@@ -37,7 +37,6 @@ def client(live_app, key: str) -> openai.OpenAI:  # noqa: ANN001
     return openai.OpenAI(base_url=f"{live_app.url}/v1", api_key=key, max_retries=0)
 
 
-
 def test_rate_limit_headers_and_request_ids(client: openai.OpenAI) -> None:
     raw = client.models.with_raw_response.list(extra_headers={"X-Request-Id": "trace-42.a"})
     assert raw.headers["x-request-id"] == "trace-42.a"
@@ -134,16 +133,14 @@ def test_error_shapes_everywhere_under_v1(live_app, key: str) -> None:  # noqa: 
     refused = httpx.post(f"{v1}/models", headers=auth)  # no CSRF page: a JSON 405
     assert openai_error(refused, 405) and refused.headers["allow"] == "GET"
     assert openai_error(httpx.get(f"{v1}/chat/completions", headers=auth), 405)
-    assert openai_error(
-        httpx.post(f"{v1}/chat/completions", content=b"{nope", headers=auth), 400
-    )
+    assert openai_error(httpx.post(f"{v1}/chat/completions", content=b"{nope", headers=auth), 400)
     huge = b'{"messages": "' + b"x" * 3_000_000 + b'"}'  # over DATA_UPLOAD_MAX_MEMORY_SIZE
     assert openai_error(httpx.post(f"{v1}/chat/completions", content=huge, headers=auth), 413)
     large = b'{"messages": "' + b"x" * 600_000 + b'"}'  # over the API's own limit
     assert openai_error(httpx.post(f"{v1}/embeddings", content=large, headers=auth), 413)
     deep = b"[" * 5000 + b"]" * 5000
     assert openai_error(httpx.post(f"{v1}/chat/completions", content=b'{"a":' + deep + b"}",
-                                       headers=auth), 400)  # fmt: skip
+                                   headers=auth), 400)  # fmt: skip
     assert (
         openai_error(httpx.get(f"{v1}/models/gpt-99", headers=auth), 404)["code"]
         == "model_not_found"
