@@ -95,6 +95,9 @@ BATCH_LEASE_SECONDS = float(os.environ.get("BATCH_LEASE_SECONDS", "30"))
 BATCH_PACK_SIZE = int(os.environ.get("BATCH_PACK_SIZE", "15"))
 BATCH_MAX_CONCURRENCY = int(os.environ.get("BATCH_MAX_CONCURRENCY", "16"))
 BATCH_WORKER_NICE = int(os.environ.get("BATCH_WORKER_NICE", "10"))
+# The documents worker's CPU priority (os.nice): ingestion (parsing, chunking, embedding) takes
+# the cores chat leaves idle, so an upload does not slow other people's answers.
+DOCUMENTS_WORKER_NICE = int(os.environ.get("DOCUMENTS_WORKER_NICE", "10"))
 
 
 def catalog_variables() -> dict[str, str]:

@@ -22,8 +22,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, interval: float, batch: bool, threads: int, **options) -> None:
-        import torch
+        import os
 
+        import torch
+        from django.conf import settings
+
+        if settings.DOCUMENTS_WORKER_NICE:
+            os.nice(settings.DOCUMENTS_WORKER_NICE)  # chat's processes get the CPU first
         torch.set_num_threads(threads)
         report = documents_recover()
         if report.requeued or report.failed:
