@@ -18,6 +18,7 @@ TASK_PATH = "latency.batching.tasks.batch_job_process"
 def batch_job_process(*, job_id: int) -> str:
     from latency.batching.runner import job_run
     from latency.core.db_async import async_connections_close
+    from latency.core.memory import memory_return
 
     try:
         return asyncio.run(job_run(job_id=job_id, worker_id=uuid.uuid4()))
@@ -25,6 +26,7 @@ def batch_job_process(*, job_id: int) -> str:
         # A loop a job: the connections it kept for the cache's reads close with it (left
         # open, each job added eight until PostgreSQL refused connections).
         async_connections_close()
+        memory_return()  # the job's freed heap goes back to the OS (latency.core.memory)
 
 
 def batch_job_enqueue(*, job_id: int, tasks: int | None = None) -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from latency.core.memory import memory_return
 from latency.models import Document
 from latency.rag.ingest import document_ingest_run
 
 
 @task()
 def document_ingest(*, document_id: int, revision: int) -> str:
-    return document_ingest_run(document_id=document_id, revision=revision)
+    try:
+        return document_ingest_run(document_id=document_id, revision=revision)
+    finally:
+        memory_return()  # what the document's parsing and embedding freed goes back to the OS
 
 
 def document_ingest_enqueue(*, document_id: int, revision: int) -> str:
