@@ -5,6 +5,7 @@ its /healthz); two snapshots, before and after a soak, show growth and leaks."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from typing import Any
@@ -28,17 +29,43 @@ def process_name(process: psutil.Process) -> str:
 
 
 def processes_read(*, serve_pid: int) -> list[dict[str, Any]]:
-    """Every live process of the serve tree: name, pid, RSS (MB) and open file descriptors."""
+    """Every live process of the serve tree: name, pid, RSS (MB), open file descriptors and
+    what its sockets connect to (a leak shows which peer it grows towards)."""
     root = psutil.Process(serve_pid)
     rows = []
     for process in [root, *root.children(recursive=True)]:
         try:
             rows.append({"name": process_name(process), "pid": process.pid,
                          "rss_mb": round(process.memory_info().rss / 2**20, 1),
-                         "fds": process.num_fds()})  # fmt: skip
+                         "fds": process.num_fds(), "peers": socket_peers(process)})  # fmt: skip
         except psutil.NoSuchProcess:
             continue
     return sorted(rows, key=lambda row: (row["name"], row["pid"]))
+
+
+def socket_peers(process: psutil.Process) -> dict[str, int]:
+    """The process's sockets by what is at the other end: `tcp:PORT` for a connection it made
+    or accepted (the peer's port; accepted ones from clients count as `tcp:accepted`),
+    `listen`, `unix`."""
+    peers: dict[str, int] = {}
+    listening = set()
+    connections = process.net_connections(kind="all")
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN:
+            listening.add(connection.laddr.port)
+    for connection in connections:
+        if connection.status == psutil.CONN_LISTEN:
+            key = "listen"
+        elif connection.family == socket.AF_UNIX:
+            key = "unix"
+        elif not connection.raddr:
+            key = "tcp:unconnected"
+        elif connection.laddr.port in listening:
+            key = "tcp:accepted"
+        else:
+            key = f"tcp:{connection.raddr.port}"
+        peers[key] = peers.get(key, 0) + 1
+    return dict(sorted(peers.items()))
 
 
 def postgres_connections() -> dict[str, int]:
@@ -53,6 +80,12 @@ def postgres_connections() -> dict[str, int]:
         )  # fmt: skip
         by_state = dict(cursor.fetchall())
     return {"total": sum(by_state.values()), **by_state}
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Socket counts by peer that changed between two snapshots (after - before)."""
+    changed = {key: after.get(key, 0) - before.get(key, 0) for key in {*before, *after}}
+    return {key: change for key, change in sorted(changed.items()) if change}
 
 
 def web_tasks(*, url: str, web_pids: set[int], tries: int = 60) -> dict[str, int]:
@@ -90,7 +123,9 @@ def holdings_compare(*, before: dict[str, Any], after: dict[str, Any]) -> dict[s
         rows.append({"name": row["name"], "pid": row["pid"], "rss_before_mb": first["rss_mb"],
                      "rss_after_mb": row["rss_mb"],
                      "rss_growth_mb": round(row["rss_mb"] - first["rss_mb"], 1),
-                     "fds_before": first["fds"], "fds_after": row["fds"]})  # fmt: skip
+                     "fds_before": first["fds"], "fds_after": row["fds"],
+                     "peers_grown": _grown(first.get("peers", {}), row.get("peers", {})),
+                     })  # fmt: skip
     tasks = [{"pid": int(pid), "before": count, "after": after["tasks"].get(pid)}
              for pid, count in before["tasks"].items()]  # fmt: skip
     return {

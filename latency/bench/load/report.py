@@ -75,9 +75,12 @@ def _soak_print(out: TextIO, run: dict[str, Any]) -> None:
     table_print(
         out, f"What the app holds, idle before and after the soak "
         f"({holdings['seconds_between']:.0f} s apart)",
-        ["process", "pid", "RSS before MB", "after", "growth", "open files before", "after"],
+        ["process", "pid", "RSS before MB", "after", "growth", "open files before", "after",
+         "sockets changed (peer: after - before)"],
         [[p["name"], p["pid"], p["rss_before_mb"], p["rss_after_mb"], p["rss_growth_mb"],
-          p["fds_before"], p["fds_after"]] for p in holdings["processes"]],
+          p["fds_before"], p["fds_after"],
+          ", ".join(f"{k} {v:+d}" for k, v in p.get("peers_grown", {}).items()) or "-"]
+         for p in holdings["processes"]],
     )  # fmt: skip
     out.write(f"PostgreSQL connections of the app: before {holdings['postgres_before']}, after "
               f"{holdings['postgres_after']}; event-loop tasks per web process "
