@@ -27,6 +27,7 @@ from chatapp import env
 
 BACKGROUND = ("worker", "batch", "alerts")  # restarted when they die; nothing waits on them
 RESTARTS_A_MINUTE = 5
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # before the 1st, 2nd, ... restart in a minute
 
 
 class Command(BaseCommand):
@@ -117,18 +118,27 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         exit_code, restarts = 0, {name: [] for name in BACKGROUND}
+        restart_at: dict[str, float] = {}
         while not stopping:
             for name, process in list(processes.items()):
                 if process.poll() is None:
                     continue
                 # A background worker that dies (kill -9, out of memory) is started again: its
                 # start recovers the work it held. A web process, or a crash loop, stops all.
-                recent = [t for t in restarts.get(name, []) if time.monotonic() - t < 60]
+                # Each restart within a minute waits longer: a worker that cannot start while
+                # the database is away for a few seconds must not use up its restarts at once.
+                now = time.monotonic()
+                recent = [t for t in restarts.get(name, []) if now - t < 60]
                 if name in BACKGROUND and not stopping and len(recent) < RESTARTS_A_MINUTE:
-                    self.stderr.write(f"{name} exited with code {process.returncode}; "
-                                      "starting it again.")  # fmt: skip
-                    restarts[name] = [*recent, time.monotonic()]
-                    processes[name] = subprocess.Popen(commands[name], env=child_env)
+                    if name not in restart_at:
+                        delay = RESTART_BACKOFF_S[len(recent)]
+                        restart_at[name] = now + delay
+                        self.stderr.write(f"{name} exited with code {process.returncode}; "
+                                          f"starting it again in {delay:g} s.")  # fmt: skip
+                    if now >= restart_at[name]:
+                        del restart_at[name]
+                        restarts[name] = [*recent, now]
+                        processes[name] = subprocess.Popen(commands[name], env=child_env)
                     continue
                 self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
                 stopping, exit_code = True, 1

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import signal
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from latency.batching.recovery import batch_jobs_recover
+from latency.management.worker_loop import db_worker_run
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         arguments = ["--queue-name", "batch", "--interval", str(interval), "--no-reload"]
         try:
-            call_command("db_worker", *arguments, *(["--batch"] if batch else []))
+            db_worker_run(*arguments, *(["--batch"] if batch else []), recover=batch_jobs_recover)
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)

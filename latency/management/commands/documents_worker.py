@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import signal
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from latency.management.worker_loop import db_worker_run
 from latency.rag.recovery import documents_recover
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         # The default queue: batch jobs have their own worker (`batch_worker`).
         arguments = ["--queue-name", "default", "--interval", str(interval), "--no-reload"]
         try:
-            call_command("db_worker", *arguments, *(["--batch"] if batch else []))
+            db_worker_run(*arguments, *(["--batch"] if batch else []), recover=documents_recover)
         finally:
             # Ctrl-C reaches every process of `make run`, then `serve` sends SIGTERM: once the
             # worker is on its way out, a second signal must not interrupt its exit.
