@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from django.core.management import call_command
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def db_worker_run(*arguments: str, recover: Callable[[], object]) -> None:
         except (OperationalError, InterfaceError) as error:
             pause = PAUSES_S[min(failures, len(PAUSES_S) - 1)]
             failures += 1
+            first_line = (str(error).splitlines() or [type(error).__name__])[0]
             logger.warning("the database is unreachable (%s); polling again in %g s",
-                           str(error).splitlines()[0][:200], pause)  # fmt: skip
+                           first_line[:200], pause)  # fmt: skip
             connections.close_all()  # a broken connection is not reused
-            close_old_connections()
             time.sleep(pause)

@@ -44,6 +44,8 @@ def test_load_quick_reports_capacity_soak_and_faults() -> None:
         assert fault["requests_since"] >= 1, name
         assert fault["hung"] == 0, f"{name}: a stream hung instead of failing: {fault}"
         assert fault["kept"]["left_streaming"] == 0, f"{name}: an answer left streaming"
+    for name in ("redis_restarted", "postgres_unreachable"):  # the workers wait it out
+        assert result["faults"][name]["process_exits"] == [], name
     killed = result["faults"]["workers_killed"]
     assert killed["workers_back_after_s"] >= 0, "serve did not start the killed workers again"
     assert killed["document"]["outcome"] == "ready" and killed["document"]["duplicate_chunks"] == 0

@@ -189,6 +189,7 @@ def faults_run(
         seconds = pre + down + post
         rows = rows_make(user=target.user, count=phase_rows_needed(rate=rate, seconds=seconds))
 
+        exits_before = serve_exits(serve=serve)
         phase, (began, ended, notes) = asyncio.run(fault_phase(
             target=target, serve=serve, name=name, rate=rate, seconds=seconds, rows=rows,
             seed=300 + index, fault=fault,
@@ -196,12 +197,23 @@ def faults_run(
         hedged = phase_join(phase=phase)
         time.sleep(options["settle_s"])
         outcome = fault_outcome(phase=phase, began=began, ended=ended, hedged=hedged)
+        # The processes that exited during the fault, as serve's log tells (the killed workers
+        # of the first fault among them): a database or Redis away makes none exit.
+        outcome["process_exits"] = serve_exits(serve=serve)[len(exits_before):]
         results[name] = {**notes, **outcome, "rate": round(rate, 3),
                          "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at)}
         say(f"  {name}: {outcome['errors_since']} errors of {outcome['requests_since']} "
                   f"since the fault ({outcome['saw']}), {outcome['hung']} hung, requests "
                   f"succeed again {outcome['recovery_s']} s after its end; {notes}")
     return results
+
+
+def serve_exits(*, serve: ServeChild) -> list[str]:
+    """serve's lines about a process of its own that exited, from its log, in order."""
+    if serve.log_path is None or not serve.log_path.exists():
+        return []
+    text = serve.log_path.read_text(errors="replace")
+    return [line for line in text.splitlines() if " exited with code " in line]
 
 
 def _environ(options: dict[str, Any]) -> None:

@@ -3,11 +3,15 @@ keep judging them every N seconds; active alerts are printed, logged and posted.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.core.management.base import BaseCommand
+from django.db import InterfaceError, OperationalError, connections
 
 from latency.observability.alerts import alerts_evaluate
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -18,7 +22,18 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, every: float = 0, **options: object) -> None:
         while True:
-            active = alerts_evaluate(wait_for_webhook=True)
+            try:
+                active = alerts_evaluate(wait_for_webhook=True)
+            except (OperationalError, InterfaceError) as error:
+                if not every:
+                    raise
+                # The database is away (a restart, a network cut): judge again next round
+                # rather than exit and be restarted by `serve` while it is still away.
+                logger.warning("alert rules not judged: the database is unreachable (%s)",
+                               (str(error).splitlines() or [type(error).__name__])[0][:200])
+                connections.close_all()
+                time.sleep(every)
+                continue
             for event in active:
                 self.stdout.write(f"{event.rule.severity}: {event.message}")
             if not active:
