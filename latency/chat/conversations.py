@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 
+from latency.core.background import background_spawn
 from latency.events import AnswerOutcome
 from latency.models import Conversation, Message
 
 HISTORY_MESSAGES = 20
+FINISH_RETRY_S = 1.0  # how often an answer's end is saved again while the database is away
 
 
 async def conversation_get_for_user(
@@ -59,13 +63,39 @@ async def message_finish(
 
     The message in memory changes even if the save fails, so the page can still show the end."""
     message.state, message.content, message.error = state, content, error
+    fields = {"state": state, "content": content, "error": error}
     if outcome is not None:
-        for name, value in outcome.columns().items():
-            setattr(message, name, value)
+        fields.update(outcome.columns())
     elif total_ms is not None:
-        message.total_ms = total_ms
-    await message.asave()
+        fields["total_ms"] = total_ms
+    for name, value in fields.items():
+        setattr(message, name, value)
+    try:
+        await message.asave()
+    except (OperationalError, InterfaceError):
+        # The database is away (a restart, a network cut): the answer would stay "streaming"
+        # for good. Save its end once the database is back, while the answer is still open.
+        if state != Message.State.STREAMING:
+            background_spawn(work=_finish_later(message.id, fields), name="message-finish")
+        raise
     return message
+
+
+async def _finish_later(message_id: int, fields: dict[str, object]) -> None:
+    """Retry an answer's end every FINISH_RETRY_S until it is saved (or background_spawn's
+    deadline passes); only an answer still streaming changes, so nothing newer is overwritten."""
+    while True:
+        await asyncio.sleep(FINISH_RETRY_S)
+        try:
+            await _streaming_answer_end(message_id=message_id, fields=fields)
+            return
+        except (OperationalError, InterfaceError):
+            continue
+
+
+@database_sync_to_async  # closes the connection that broke, so a retry gets a fresh one
+def _streaming_answer_end(*, message_id: int, fields: dict[str, object]) -> None:
+    Message.objects.filter(id=message_id, state=Message.State.STREAMING).update(**fields)
 
 
 async def message_answer_restart(*, message: Message) -> Message:
