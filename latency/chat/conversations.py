@@ -62,7 +62,6 @@ async def message_finish(
     """Save how an answer ended: done (with what the pipeline recorded), stopped or failed.
 
     The message in memory changes even if the save fails, so the page can still show the end."""
-    message.state, message.content, message.error = state, content, error
     fields = {"state": state, "content": content, "error": error}
     if outcome is not None:
         fields.update(outcome.columns())

@@ -1,4 +1,5 @@
-"""django-tasks' `db_worker`, run so that a database that goes away for a while does not end the
+"""What the background workers share: their place on the CPU, and django-tasks' `db_worker` run
+so that a database that goes away for a while does not end the
 worker: the loop raises on the first failed poll (OperationalError), and a worker that exits
 then, and cannot start again until the database is back, would use up its restarts under
 `serve`. Here it waits, with a growing pause, runs the worker's recovery (the work it held when
@@ -8,6 +9,7 @@ ends it."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 
@@ -17,6 +19,26 @@ from django.db import InterfaceError, OperationalError, connections
 logger = logging.getLogger(__name__)
 
 PAUSES_S = (0.5, 1.0, 2.0, 4.0, 5.0)  # then 5 s a try, for as long as the database is away
+
+
+def worker_prepare(*, nice: int, threads: int) -> None:
+    """Lower this worker's CPU priority by `nice` (chat's processes get the CPU first; its work
+    takes the cores they leave idle) and give torch `threads` threads."""
+    import torch
+
+    if nice:
+        os.nice(nice)
+    torch.set_num_threads(threads)
+
+
+def database_away_pause(*, error: Exception, pause_s: float, doing: str) -> None:
+    """The database is unreachable (a restart, a network cut): say so, drop the broken
+    connections so the next try opens fresh ones, and wait `pause_s`."""
+    first_line = (str(error).splitlines() or [type(error).__name__])[0]
+    logger.warning("the database is unreachable (%s); %s again in %g s",
+                   first_line[:200], doing, pause_s)  # fmt: skip
+    connections.close_all()
+    time.sleep(pause_s)
 
 
 def db_worker_run(*arguments: str, recover: Callable[[], object]) -> None:
@@ -30,8 +52,4 @@ def db_worker_run(*arguments: str, recover: Callable[[], object]) -> None:
         except (OperationalError, InterfaceError) as error:
             pause = PAUSES_S[min(failures, len(PAUSES_S) - 1)]
             failures += 1
-            first_line = (str(error).splitlines() or [type(error).__name__])[0]
-            logger.warning("the database is unreachable (%s); polling again in %g s",
-                           first_line[:200], pause)  # fmt: skip
-            connections.close_all()  # a broken connection is not reused
-            time.sleep(pause)
+            database_away_pause(error=error, pause_s=pause, doing="polling")

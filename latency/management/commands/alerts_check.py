@@ -3,15 +3,13 @@ keep judging them every N seconds; active alerts are printed, logged and posted.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from django.core.management.base import BaseCommand
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 
+from latency.management.worker_loop import database_away_pause
 from latency.observability.alerts import alerts_evaluate
-
-logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -27,12 +25,9 @@ class Command(BaseCommand):
             except (OperationalError, InterfaceError) as error:
                 if not every:
                     raise
-                # The database is away (a restart, a network cut): judge again next round
-                # rather than exit and be restarted by `serve` while it is still away.
-                logger.warning("alert rules not judged: the database is unreachable (%s)",
-                               (str(error).splitlines() or [type(error).__name__])[0][:200])
-                connections.close_all()
-                time.sleep(every)
+                # Judge again next round rather than exit and be restarted by `serve` while
+                # the database is still away.
+                database_away_pause(error=error, pause_s=every, doing="judging the alert rules")
                 continue
             for event in active:
                 self.stdout.write(f"{event.rule.severity}: {event.message}")

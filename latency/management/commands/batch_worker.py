@@ -8,7 +8,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from latency.batching.recovery import batch_jobs_recover
-from latency.management.worker_loop import db_worker_run
+from latency.management.worker_loop import db_worker_run, worker_prepare
 
 
 class Command(BaseCommand):
@@ -20,17 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=1, help="torch threads")
 
     def handle(self, *args: object, interval: float, batch: bool, threads: int, **options) -> None:
-        import os
-
-        import torch
         from django.conf import settings
-
-        if settings.BATCH_WORKER_NICE:
-            os.nice(settings.BATCH_WORKER_NICE)  # chat's processes get the CPU first
 
         from latency.embeddings.service import embeddings_warm_in_background
 
-        torch.set_num_threads(threads)
+        worker_prepare(nice=settings.BATCH_WORKER_NICE, threads=threads)
         embeddings_warm_in_background()  # the cache's semantic tier is skipped until it is ready
         requeued = batch_jobs_recover()
         if requeued:

@@ -7,7 +7,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from latency.management.worker_loop import db_worker_run
+from latency.management.worker_loop import db_worker_run, worker_prepare
 from latency.rag.recovery import documents_recover
 
 
@@ -22,14 +22,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, interval: float, batch: bool, threads: int, **options) -> None:
-        import os
-
-        import torch
         from django.conf import settings
 
-        if settings.DOCUMENTS_WORKER_NICE:
-            os.nice(settings.DOCUMENTS_WORKER_NICE)  # chat's processes get the CPU first
-        torch.set_num_threads(threads)
+        worker_prepare(nice=settings.DOCUMENTS_WORKER_NICE, threads=threads)
         report = documents_recover()
         if report.requeued or report.failed:
             self.stdout.write(
