@@ -200,6 +200,11 @@ WEBSOCKET_CONNECT_TIMEOUT_S = env.WEBSOCKET_CONNECT_TIMEOUT_S
 # Limits on what a user may send; bad input gets a clear error, never a crash.
 CHAT_MAX_MESSAGE_CHARS = 8000
 CHAT_MAX_FRAME_BYTES = 64 * 1024
+# A connection's pace: messages (send, regenerate) 10 at once, then 30 a minute, beyond which a
+# message is refused with the wait; any frames 40 at once, then 240 a minute, beyond which the
+# socket is closed (1008). A person typing never meets either; a script flooding one does.
+CHAT_SENDS_BURST, CHAT_SENDS_PER_MINUTE = 10, 30.0
+CHAT_FRAMES_BURST, CHAT_FRAMES_PER_MINUTE = 40, 240.0
 
 # Models: the catalog file and the values its `${NAME}`s stand for; upstream timeouts.
 MODEL_CATALOG = env.MODEL_CATALOG

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from chatapp.consumers.frames import Frame, FrameRefused, frame_parse
+from chatapp.consumers.frames import Frame, FrameRefused, Pace, frame_parse
 from latency.cache.labels import cache_answer_wrong, cache_answers_kept_soon
 from latency.chat.conversations import (
     HISTORY_MESSAGES,
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.answer_task: asyncio.Task[None] | None = None
+        self.frames_pace = Pace(settings.CHAT_FRAMES_BURST, settings.CHAT_FRAMES_PER_MINUTE)
+        self.sends_pace = Pace(settings.CHAT_SENDS_BURST, settings.CHAT_SENDS_PER_MINUTE)
         self.conversation = await conversation_get_for_user(
             conversation_id=int(self.scope["url_route"]["kwargs"]["conversation_id"]),
             user=self.scope["user"],
@@ -62,6 +64,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         received_at = time.perf_counter()
+        if self.frames_pace.take():
+            # A flood, not a person: stop reading it (the answer in flight, if any, is cancelled
+            # and saved as stopped by disconnect).
+            return await self.close(code=1008, reason="Too many messages: slow down.")
         try:
             frame = frame_parse(
                 text=text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES,
@@ -73,6 +79,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return await self.answer_cancel()
         if self.answer_task and not self.answer_task.done():
             return await self.notice_send("Wait for the answer to finish, or press Stop.")
+        wait_s = self.sends_pace.take()
+        if wait_s:
+            return await self.notice_send(
+                f"You are sending messages faster than this chat allows: send it again in "
+                f"{max(1, round(wait_s))} s."
+            )  # fmt: skip
         if frame.action == "wrong":
             return await self.wrong_answer(frame.message_id, received_at)
         await self.documents_switch(frame)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 ACTIONS = ("send", "stop", "wrong")
 MAX_DEPTH = 20  # an htmx frame nests two levels; deeper is not from our page
@@ -27,6 +28,30 @@ class Frame:
 
 class FrameRefused(ValueError):
     """The frame cannot be acted on; the text says why, for the user."""
+
+
+@dataclass
+class Pace:
+    """One connection's token bucket: `burst` at once, then `per_minute` (it lives and dies
+    with the socket, in the one process that holds it)."""
+
+    burst: int
+    per_minute: float
+    tokens: float = field(init=False)
+    at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens, self.at = float(self.burst), time.monotonic()
+
+    def take(self) -> float:
+        """0 when one more may pass now (and it is counted), else the seconds to wait."""
+        now = time.monotonic()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.per_minute / 60)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) * 60 / self.per_minute
 
 
 def _depth_ok(text: str) -> bool:

@@ -247,3 +247,41 @@ async def test_bad_frames_get_a_notice_and_the_socket_stays_usable(frame: str, n
     assert 'data-state="done"' in final
     assert await Message.objects.filter(conversation=conversation, role="user").acount() == 1
     await communicator.disconnect()
+
+
+async def test_sending_faster_than_the_pace_is_refused_with_the_wait(settings) -> None:  # noqa: ANN001
+    settings.CHAT_SENDS_BURST, settings.CHAT_SENDS_PER_MINUTE = 2, 1.0
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    for question in ("First?", "Second?"):
+        await communicator.send_to(text_data=json.dumps({"message": question}))
+        _, final = await _until_final(communicator)
+        assert 'data-state="done"' in final
+    await communicator.send_to(text_data=json.dumps({"message": "Third?"}))
+    notice = await communicator.receive_from(timeout=5)
+    assert "faster than this chat allows" in notice and 'role="alert"' in notice
+    assert re.search(r"again in \d+ s", notice)
+    # Refused before anything was saved: the conversation holds the two answered turns.
+    assert await Message.objects.filter(conversation=conversation).acount() == 4
+    await communicator.disconnect()
+
+
+async def test_a_flood_of_frames_closes_the_socket_and_the_server_serves_on(settings) -> None:  # noqa: ANN001
+    settings.CHAT_FRAMES_BURST, settings.CHAT_FRAMES_PER_MINUTE = 5, 60.0
+    user = await _user()
+    conversation = await Conversation.objects.acreate(user=user)
+    communicator = await _connect(user, conversation.id)
+    for _ in range(5):
+        await communicator.send_to(text_data="not json")
+        assert "could not read" in await communicator.receive_from(timeout=5)
+    await communicator.send_to(text_data="not json")
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1008,
+                      "reason": "Too many messages: slow down."}  # fmt: skip
+    await communicator.disconnect()
+    again = await _connect(user, conversation.id)
+    await again.send_to(text_data=json.dumps({"message": "Still serving?"}))
+    _, final = await _until_final(again)
+    assert 'data-state="done"' in final
+    await again.disconnect()
