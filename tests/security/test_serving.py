@@ -1,4 +1,5 @@
-"""daphne as `make run` starts it: slow request bodies are cut off, oversized frames say why."""
+"""daphne as `make run` starts it: slow request bodies are cut off, oversized, binary and
+non-UTF-8 frames say why."""
 
 from __future__ import annotations
 
@@ -58,19 +59,25 @@ def test_a_body_sent_a_byte_a_second_is_cut_off(bounded_app):  # noqa: ANN001
     assert answer.startswith(b"HTTP/1.1 408")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_oversized_frame_closes_the_socket_with_a_reason(bounded_app):  # noqa: ANN001
-    from websockets.exceptions import ConnectionClosed
+def _chat_socket(app: Child, name: str):  # noqa: ANN202
+    """A websocket to a new conversation of a new signed-in user, as the browser opens it."""
     from websockets.sync.client import connect
 
-    user = get_user_model().objects.create_user("frame-sender", password="x-unused-42")
+    user = get_user_model().objects.create_user(name, password="x-unused-42")
     conversation = Conversation.objects.create(user=user)
     client = Client()
     client.force_login(user)
     session = client.cookies["sessionid"].value
-    url = bounded_app.url.replace("http://", "ws://") + f"/ws/chat/{conversation.id}/"
-    with connect(url, origin=bounded_app.url, additional_headers={"Cookie": f"sessionid={session}"},
-                 open_timeout=10) as websocket:  # fmt: skip
+    url = app.url.replace("http://", "ws://") + f"/ws/chat/{conversation.id}/"
+    return connect(url, origin=app.url, additional_headers={"Cookie": f"sessionid={session}"},
+                   open_timeout=10)  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_oversized_frame_closes_the_socket_with_a_reason(bounded_app):  # noqa: ANN001
+    from websockets.exceptions import ConnectionClosed
+
+    with _chat_socket(bounded_app, "frame-sender") as websocket:
         websocket.send('{"message": "' + "x" * (1024 * 1024 + 100) + '"}')
         with pytest.raises(ConnectionClosed) as closed:
             while True:
@@ -78,3 +85,23 @@ def test_an_oversized_frame_closes_the_socket_with_a_reason(bounded_app):  # noq
     assert closed.value.rcvd is not None, "dropped without a close frame"
     assert closed.value.rcvd.code == 1009
     assert "exceeds payload limit" in closed.value.rcvd.reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_binary_and_non_utf8_frames_say_why_and_the_server_serves_on(bounded_app):  # noqa: ANN001
+    from websockets.exceptions import ConnectionClosed
+
+    with _chat_socket(bounded_app, "binary-sender") as websocket:
+        websocket.send(b"\x00\x01 not text")  # a binary frame: refused, the socket stays
+        assert "Binary frames are not supported" in websocket.recv(timeout=10)
+        websocket.send(b"\xff\xfe not UTF-8", text=True)  # a text frame that is not UTF-8
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                websocket.recv(timeout=10)
+    assert closed.value.rcvd is not None, "dropped without a close frame"
+    assert closed.value.rcvd.code == 1007  # invalid frame payload data (RFC 6455)
+    with _chat_socket(bounded_app, "after-the-bad-frame") as websocket:
+        websocket.send('{"message": "Still serving?"}')
+        frames = []
+        while not any('data-state="done"' in frame for frame in frames):
+            frames.append(websocket.recv(timeout=30))
