@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from concurrent.futures import Future
 
 from django.core.asgi import get_asgi_application
 
@@ -16,12 +18,29 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chatapp.lean import HttpByPath, LeanASGIHandler  # noqa: E402
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
 from chatapp.websocket_origin import OriginValidator  # noqa: E402
+from latency.core.memory import startup_objects_freeze  # noqa: E402
 from latency.core.tokens import tokens_warm  # noqa: E402
 from latency.embeddings.service import embeddings_warm_in_background  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
+
+def _warm_then_freeze(model: Future | None) -> None:
+    """The tokenizer, then the embedding model's end, then what start-up loaded is frozen out
+    of the garbage collector's full passes (latency.core.memory), whether or not they loaded."""
+    try:
+        tokens_warm()
+        if model is not None:
+            model.result()
+    except Exception:  # the app answers without them (later, or without the semantic tier)
+        logger.exception("warming the tokenizer or the embedding model failed")
+    finally:
+        startup_objects_freeze()
+
+
 # Load the embedding model and the tokenizer now, in threads, not on a user's request.
-embeddings_warm_in_background()
-threading.Thread(target=tokens_warm, name="tokens-warm", daemon=True).start()
+threading.Thread(target=_warm_then_freeze, args=(embeddings_warm_in_background(),),
+                 name="warm-then-freeze", daemon=True).start()  # fmt: skip
 
 application = ProtocolTypeRouter(
     {

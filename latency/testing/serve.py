@@ -41,9 +41,10 @@ def serve_start(
     realism: dict[str, Any] | None = BARE, env: dict[str, str] | None = None,
 ) -> ServeChild:  # fmt: skip
     """`python manage.py serve` on free ports, in `data_dir` and `database`, ready once every
-    web process has answered /healthz with its embedding model loaded. `realism`: the
-    simulator's config then (BARE by default, as benches have measured it; None keeps the
-    capacity, rate limits and prefill that `make run` starts with)."""
+    web process has answered /healthz with its embedding model loaded and its start-up frozen
+    out of the garbage collector (chatapp.asgi). `realism`: the simulator's config then (BARE
+    by default, as benches have measured it; None keeps the capacity, rate limits and prefill
+    that `make run` starts with)."""
     port, simulator_port = port_free(), port_free()
     child_env = {
         **os.environ, "PYTHONUNBUFFERED": "1", "DATA_DIR": str(data_dir),
@@ -73,7 +74,9 @@ def serve_start(
         try:
             with urllib.request.urlopen(f"{child.url}/healthz", timeout=2) as response:
                 health = json.load(response)
-                if health["embedding_model"]["loaded"]:
+                # Loaded, and start-up frozen out of the collector (its last full pass of
+                # ~150 ms comes just before): a bench's first step would otherwise take it.
+                if health["embedding_model"]["loaded"] and health["process"]["gc_frozen"]:
                     ready.add(health["process"]["pid"])
         except OSError:
             time.sleep(0.3)
