@@ -65,7 +65,7 @@ def _one_edit_apart(first: str, second: str) -> bool:
     return longer[index + 1 :] == shorter[index:]
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)  # words: bounded, for the collector too (see terms_parse)
 def word_base_forms(word: str) -> frozenset[str]:
     """The word and what it may be without an inflection: "disabled" -> "disable"."""
     forms = {word}
@@ -80,7 +80,7 @@ def word_base_forms(word: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)
 def words_opposite(first: str, second: str) -> bool:
     """True for opposites: listed ones, "lock"/"unlock", "increase"/"decrease"."""
     opposites = {o for form in word_base_forms(first) for o in _OPPOSITES.get(form, ())}
