@@ -109,3 +109,67 @@ def test_batches_of_many_lengths_leave_the_process_no_bigger(engine: str) -> Non
     first = batches(range(20, 60, 8))  # the engine's own one-time allocations
     grown = batches(range(60, 250, 8)) - first  # 24 new lengths
     assert grown < 60, f"{engine}: {grown:.0f} MB kept after batches of 24 new lengths"
+
+
+def test_batches_of_many_sizes_leave_the_process_no_bigger() -> None:
+    """A document's last batch holds what is left of its passages, 1 to 31 of them: in
+    bfloat16 each new number of texts used to compile and keep oneDNN kernels of its own."""
+    import psutil
+
+    from latency.core.memory import memory_return
+    from latency.embeddings.local import _batch_engine_choose
+
+    encoder = _batch_engine_choose(embedding_model_load().onnx_only(), mode="on")
+    process = psutil.Process()
+
+    def batches(sizes: list[int]) -> float:
+        for size in sizes:
+            for words in (30, 70, 110):
+                encoder.encode([" ".join(["gamma"] * words)] * size)
+        memory_return()
+        return process.memory_info().rss / 2**20
+
+    seen = [4, 12, 20, 28, 32]  # the engine's own one-time allocations, a size of each eighth
+    first = batches(seen)
+    grown = batches([size for size in range(5, 32) if size not in seen]) - first
+    assert grown < 20, f"{grown:.0f} MB kept after batches of 23 new sizes"
+
+
+# In a process of its own, as a documents worker is: the arena's history decides what it keeps.
+MIXED_BATCHES = """
+import json, random
+import django
+django.setup()
+import psutil
+from latency.core.memory import memory_return
+from latency.embeddings.local import embedding_model_load
+from latency.testing.processes import ROOT
+encoder, process = embedding_model_load().onnx_only(), psutil.Process()
+words, rng = (ROOT / "README.md").read_text().split(), random.Random(2)
+def batch(rows):
+    encoder.encode([" ".join(rng.choices(words, k=rng.randint(20, 260))) for _ in range(rows)])
+    memory_return()
+    return process.memory_info().rss / 2**20
+first = batch(32)
+print(json.dumps([batch(rng.randint(1, 32)) - first for _ in range(16)]))
+"""
+
+
+def test_a_documents_mixed_batches_leave_the_process_no_bigger() -> None:
+    """A documents worker embeds batches of 1 to 32 passages of prose, most near 256 tokens, one
+    after another. ONNX Runtime's arena grew by powers of two, and after this sequence (the
+    first batch being the largest) the process stayed ~460 MB bigger once trimmed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from latency.testing.processes import ROOT
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+           "EMBEDDING_BATCH_BF16": "off"}  # fmt: skip
+    run = subprocess.run([sys.executable, "-c", MIXED_BATCHES], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    grown = json.loads(run.stdout.strip().splitlines()[-1])
+    assert max(grown) < 200, f"{max(grown):.0f} MB kept after a document's batches: {grown}"
