@@ -98,6 +98,9 @@ BATCH_WORKER_NICE = int(os.environ.get("BATCH_WORKER_NICE", "10"))
 # The documents worker's CPU priority (os.nice): ingestion (parsing, chunking, embedding) takes
 # the cores chat leaves idle, so an upload does not slow other people's answers.
 DOCUMENTS_WORKER_NICE = int(os.environ.get("DOCUMENTS_WORKER_NICE", "10"))
+# Both workers run under Linux's SCHED_IDLE policy (they get only the CPU no other process
+# wants; the nice values above apply where it cannot be set, or when this is 0).
+BACKGROUND_CPU_IDLE = _flag("BACKGROUND_CPU_IDLE", True)
 
 
 def catalog_variables() -> dict[str, str]:

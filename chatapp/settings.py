@@ -246,6 +246,7 @@ BATCH_CHAT_SHARE = 0.25  # of that window while interactive traffic is in flight
 # processes leave the CPU idle, as a background job should.
 BATCH_WORKER_NICE = env.BATCH_WORKER_NICE
 DOCUMENTS_WORKER_NICE = env.DOCUMENTS_WORKER_NICE  # the same for document ingestion
+BACKGROUND_CPU_IDLE = env.BACKGROUND_CPU_IDLE  # both workers under SCHED_IDLE (Linux)
 BATCH_TASKS_PER_JOB = 2  # tasks enqueued a job: two workers can share it
 BATCH_MAX_LINES = 50_000
 BATCH_MAX_FILE_BYTES = 200 * 1024 * 1024

@@ -21,14 +21,32 @@ logger = logging.getLogger(__name__)
 PAUSES_S = (0.5, 1.0, 2.0, 4.0, 5.0)  # then 5 s a try, for as long as the database is away
 
 
-def worker_prepare(*, nice: int, threads: int) -> None:
-    """Lower this worker's CPU priority by `nice` (chat's processes get the CPU first; its work
-    takes the cores they leave idle) and give torch `threads` threads."""
+def worker_prepare(*, nice: int, threads: int, idle: bool) -> None:
+    """Give this worker's CPU to chat first and torch `threads` threads. With `idle` (Linux),
+    every thread of the process runs under SCHED_IDLE: it gets only the CPU time that no other
+    process wants, and a chat process that wakes takes the core at once (under `nice` 10 a
+    busy worker still held ~10% of a contested core and woke chat late); elsewhere, or when
+    the kernel refuses, `nice` lowers its priority instead."""
     import torch
 
-    if nice:
+    if not (idle and _threads_idle()) and nice:
         os.nice(nice)
     torch.set_num_threads(threads)
+
+
+def _threads_idle() -> bool:
+    """SCHED_IDLE for each thread this process has now (the policy is a thread's own; threads
+    started later inherit it from the thread that starts them). False where it cannot be set."""
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return False
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(thread), policy, os.sched_param(0))
+    except (OSError, ValueError) as error:
+        logger.warning("could not run at idle CPU priority (%s); using nice instead", error)
+        return False
+    return True
 
 
 def database_away_pause(*, error: Exception, pause_s: float, doing: str) -> None:

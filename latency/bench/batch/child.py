@@ -90,6 +90,7 @@ def batch_measure(*, options: dict[str, Any], out: Any) -> dict[str, Any]:
             "sequential_sample": sample, "chat": chat, "kill": kill, "realism": realism,
             "web_processes": web_processes, "phases_s": phases,
             "database": DATABASE, "worker_nice": settings.BATCH_WORKER_NICE,
+            "worker_cpu_idle": settings.BACKGROUND_CPU_IDLE,
             "lease_s": settings.BATCH_LEASE_SECONDS}  # fmt: skip
 
 

@@ -24,7 +24,8 @@ class Command(BaseCommand):
 
         from latency.embeddings.service import embeddings_warm_in_background
 
-        worker_prepare(nice=settings.BATCH_WORKER_NICE, threads=threads)
+        worker_prepare(nice=settings.BATCH_WORKER_NICE, threads=threads,
+                       idle=settings.BACKGROUND_CPU_IDLE)
         embeddings_warm_in_background()  # the cache's semantic tier is skipped until it is ready
         requeued = batch_jobs_recover()
         if requeued:

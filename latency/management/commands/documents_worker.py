@@ -24,7 +24,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, interval: float, batch: bool, threads: int, **options) -> None:
         from django.conf import settings
 
-        worker_prepare(nice=settings.DOCUMENTS_WORKER_NICE, threads=threads)
+        worker_prepare(nice=settings.DOCUMENTS_WORKER_NICE, threads=threads,
+                       idle=settings.BACKGROUND_CPU_IDLE)
         report = documents_recover()
         if report.requeued or report.failed:
             self.stdout.write(
