@@ -35,6 +35,10 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument("--error-500", type=float, default=0.0, help="rate of 500 answers")
     parser.add_argument("--timeout-rate", type=float, default=0.0, help="rate of silent holds")
     parser.add_argument("--stall-rate", type=float, default=0.0, help="rate of mid-stream stalls")
+    parser.add_argument("--malformed-rate", type=float, default=0.0,
+                        help="rate of streams that break into a line that is not JSON")
+    parser.add_argument("--reset-rate", type=float, default=0.0,
+                        help="rate of connections dropped mid-answer")
     parser.add_argument("--bare", action="store_true", help="prefill, capacity and rate limits off")
     parser.add_argument(
         "--prefill",
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         error_500=args.error_500,
         timeout_rate=args.timeout_rate,
         stall_rate=args.stall_rate,
+        malformed_rate=args.malformed_rate,
+        reset_rate=args.reset_rate,
         time_scale=args.time_scale,
         **realism_options(args=args),
     )

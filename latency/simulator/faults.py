@@ -1,8 +1,10 @@
 """Run-time configuration of the simulator: the faults it injects and its realism switches.
 
 Faults come from rates (command line or `POST /sim/config`) or are forced for one request
-with the `X-Sim-Fault` header. Prefill, per-endpoint capacity and rate limits each switch
-on and off on their own; `0` turns a capacity or a limit off.
+with the `X-Sim-Fault` header: "malformed" is a stream line that is not JSON after the first
+pieces, "reset" the connection dropped after the first pieces (the stream never ends).
+Prefill, per-endpoint capacity and rate limits each switch on and off on their own; `0` turns
+a capacity or a limit off.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from typing import Any
 
 from latency.simulator.profiles import ENDPOINT_CAPACITY, ENDPOINT_RPM, ENDPOINT_TPM
 
-FAULTS = ("429", "500", "timeout", "stall")
+FAULTS = ("429", "500", "timeout", "stall", "malformed", "reset")
 FAULT_HEADER = "x-sim-fault"
 
 TIMEOUT_HOLD_S = 60.0  # a "timeout" holds the connection silent this long (times time_scale)
 STALL_HOLD_S = 120.0  # a "stall" pauses mid-stream this long (times time_scale)
-STALL_AFTER_TOKENS = 3
+STALL_AFTER_TOKENS = 3  # also where a "malformed" or "reset" stream breaks
+BREAKS = ("malformed", "reset")  # faults that break a stream (or a body) after it began
 RETRY_AFTER_S = 1.0
 
-_RATES = ("error_429", "error_500", "timeout_rate", "stall_rate")
+_RATES = ("error_429", "error_500", "timeout_rate", "stall_rate", "malformed_rate", "reset_rate")
 _FAULT_OF_RATE = dict(zip(_RATES, FAULTS, strict=True))
 
 
@@ -31,6 +34,8 @@ class SimConfig:
     error_500: float = 0.0
     timeout_rate: float = 0.0
     stall_rate: float = 0.0
+    malformed_rate: float = 0.0
+    reset_rate: float = 0.0
     time_scale: float = 1.0
     prefill: bool = True
     capacity: int = ENDPOINT_CAPACITY  # concurrent requests per endpoint; 0: no queue

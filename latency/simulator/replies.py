@@ -16,12 +16,18 @@ from typing import Any
 
 from latency.simulator.capacity import SlotQueue
 from latency.simulator.choices import ChoicePlan
-from latency.simulator.faults import RETRY_AFTER_S, STALL_AFTER_TOKENS, STALL_HOLD_S, TIMEOUT_HOLD_S
+from latency.simulator.faults import (
+    BREAKS,
+    RETRY_AFTER_S,
+    STALL_AFTER_TOKENS,
+    STALL_HOLD_S,
+    TIMEOUT_HOLD_S,
+)
 from latency.simulator.logprobs import logprobs_build
 from latency.simulator.profiles import LatencyPlan
 from latency.simulator.ratelimit import RateVerdict, duration_format
 from latency.simulator.requestlog import RequestLog, RequestRecord
-from latency.simulator.streaming import ResponseEvents, ResponseStart
+from latency.simulator.streaming import ConnectionDrop, ResponseEvents, ResponseStart
 from latency.simulator.wire import (
     JSON_HEADERS,
     SSE_DONE,
@@ -182,11 +188,14 @@ async def _stream_events(
         timed.append(steps)
         yield chunk([chunk_choice_build(index=choice.index, delta=first)])
     stall_at = min(STALL_AFTER_TOKENS, reply.steps) if reply.fault == "stall" else None
+    break_at = min(STALL_AFTER_TOKENS, reply.steps) if reply.fault in BREAKS else None
     for step in range(reply.steps):
         if step:
             await pacer.wait(ms=reply.plan.itl_ms[step - 1])
         if step == stall_at:
             await pacer.wait(ms=STALL_HOLD_S * 1000)
+        if step == break_at:
+            break
         record.first_token_mark()
         for choice, steps in zip(reply.choices, timed, strict=True):
             if step < len(steps):
@@ -197,6 +206,13 @@ async def _stream_events(
                 record.tokens_sent += 1
     if stall_at is not None and stall_at == reply.steps:
         await pacer.wait(ms=STALL_HOLD_S * 1000)
+    if break_at is not None:
+        log.record_finish(record=record, status=200, outcome=reply.fault or "")
+        if reply.fault == "malformed":
+            yield b'data: {"id": "' + reply.completion_id.encode() + b'", "choices": [{"delta\n\n'
+        else:
+            yield ConnectionDrop()
+        return
     for choice in reply.choices:
         yield chunk(
             [chunk_choice_build(index=choice.index, delta={}, finish_reason=choice.finish_reason)]
@@ -238,9 +254,16 @@ async def _complete_events(
         choices=choices,
         usage=_usage(reply),
     )
-    log.record_finish(record=record, status=200, outcome="ok")
+    log.record_finish(record=record, status=200, outcome=reply.fault if reply.fault in BREAKS
+                      else "ok")  # fmt: skip
     yield ResponseStart(200, {**JSON_HEADERS, **reply.headers, "x-request-id": request_id_new()})
-    yield json_encode(payload=body)
+    encoded = json_encode(payload=body)
+    if reply.fault in BREAKS:  # the body's first half, then not JSON, or the connection gone
+        yield encoded[: len(encoded) // 2] + (b"\n" if reply.fault == "malformed" else b"")
+        if reply.fault == "reset":
+            yield ConnectionDrop()
+        return
+    yield encoded
 
 
 def _retry_headers(*, seconds: float) -> dict[str, str]:

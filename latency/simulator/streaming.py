@@ -22,7 +22,13 @@ class ResponseStart:
     headers: dict[str, str]
 
 
-ResponseEvents = AsyncGenerator[ResponseStart | bytes, None]
+@dataclass(frozen=True)
+class ConnectionDrop:
+    """The connection goes, mid-body: the response is left unfinished (the server then closes
+    the connection, and the client's read of the stream breaks)."""
+
+
+ResponseEvents = AsyncGenerator[ResponseStart | ConnectionDrop | bytes, None]
 
 
 class GeneratedResponse(Response):
@@ -57,6 +63,8 @@ class GeneratedResponse(Response):
                     {"type": "http.response.start", "status": event.status, "headers": headers}
                 )
                 started = True
+            elif isinstance(event, ConnectionDrop):
+                return
             elif started:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
         if started:

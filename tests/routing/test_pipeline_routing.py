@@ -95,3 +95,26 @@ async def test_a_stalled_stream_fails_clearly_and_keeps_the_partial_answer() -> 
     await trace_saves_wait()
     trace = await RequestTrace.objects.order_by("-id").afirst()
     assert trace is not None and trace.status == "failed" and "stalled" in trace.decision
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("malformed", "malformed"), ("reset", "connection")])
+async def test_a_stream_broken_mid_answer_fails_clearly_and_keeps_the_partial_answer(
+    fault: str, kind: str
+) -> None:
+    await _settings(hedging=False)
+    made = _faulty(fault, ["sim-edge-eu", "sim-edge-us", "sim-cloud-us"])
+    try:
+        events = await _run("What is the capital of Peru?", model="gpt-4o-mini")
+    finally:
+        for client in made:
+            await client.close()
+        clients.forget()  # the endpoints answer whole again
+    error = events[-1]
+    assert isinstance(error, ErrorEvent), error
+    assert error.kind == kind and "the answer so far is kept" in error.message.lower()
+    assert error.text.strip()
+    await trace_saves_wait()
+    trace = await RequestTrace.objects.order_by("-id").afirst()
+    assert trace is not None and trace.status == "failed" and "broke mid-answer" in trace.decision
+    again = await _run("What is the capital of Peru?", model="gpt-4o-mini")
+    assert isinstance(again[-1], DoneEvent) and again[-1].text, again[-1]

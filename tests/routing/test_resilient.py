@@ -21,6 +21,7 @@ from latency.routing.hedges import HedgeBudget
 from latency.routing.policy import ResiliencePolicy
 from latency.routing.resilient import ResilientStream, resilient_stream
 from latency.testing.processes import SimulatorChild
+from tests.routing.conftest import FaultyRegistry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUESTION = [{"role": "user", "content": "What does a circuit breaker do?"}]
@@ -121,12 +122,13 @@ async def test_the_hedge_cap_holds_and_the_timeout_still_rescues(faulty_registry
     assert budget.hedges == 0 and budget.denied == 1 and budget.timeout_fallbacks == 1
 
 
-async def test_a_stall_after_the_first_token_is_cut_and_the_partial_kept(
-    simulator: SimulatorChild,
-    faulty_registry,  # noqa: ANN001
-) -> None:
+async def _broken_read(
+    faulty_registry: FaultyRegistry, fault: str
+) -> tuple[ResilientStream, list[str], str, UpstreamError]:
+    """Every candidate of the plan answers with `fault`: the stream, the text pieces read before
+    it failed, the upstream id they came from, and the error it ended with."""
     plan = await _plan()
-    registry = faulty_registry({c.endpoint.name: "stall" for c in plan.candidates})
+    registry = faulty_registry({c.endpoint.name: fault for c in plan.candidates})
     stream = resilient_stream(plan=plan, messages=QUESTION, policy=CALM, registry=registry)
     parts: list[str] = []
     upstream_id = ""
@@ -134,14 +136,40 @@ async def test_a_stall_after_the_first_token_is_cut_and_the_partial_kept(
         async for delta in stream:
             parts.append(delta.text)
             upstream_id = upstream_id or delta.upstream_id
-    assert caught.value.kind == "stall"
-    assert "the answer so far is kept" in str(caught.value)
+    return stream, parts, upstream_id, caught.value
+
+
+async def test_a_stall_after_the_first_token_is_cut_and_the_partial_kept(
+    simulator: SimulatorChild,
+    faulty_registry,  # noqa: ANN001
+) -> None:
+    stream, parts, upstream_id, error = await _broken_read(faulty_registry, "stall")
+    assert error.kind == "stall"
+    assert "the answer so far is kept" in str(error)
     assert "".join(parts).strip()  # the first pieces of the answer arrived and stay
     assert stream.outcome.attempts == 1  # no retry once the user has seen text
     record = await asyncio.to_thread(simulator.log_record, completion_id=upstream_id)
     assert record["outcome"] == "client_disconnected"
     # Every piece the endpoint sent before it stalled was counted (and, above, kept).
-    assert f"after {record['tokens_sent']} pieces" in str(caught.value)
+    assert f"after {record['tokens_sent']} pieces" in str(error)
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("malformed", "malformed"), ("reset", "connection")])
+async def test_a_stream_broken_mid_answer_fails_clearly_and_keeps_the_partial(
+    simulator: SimulatorChild,
+    faulty_registry,  # noqa: ANN001
+    fault: str,
+    kind: str,
+) -> None:
+    """A line that is not JSON, or the connection dropped, after the first pieces: the answer
+    ends failed at once, with what arrived kept and no retry (the user has seen text)."""
+    stream, parts, upstream_id, error = await _broken_read(faulty_registry, fault)
+    assert error.kind == kind
+    assert "the answer so far is kept" in str(error).lower()
+    assert stream.outcome.attempts == 1
+    record = await asyncio.to_thread(simulator.log_record, completion_id=upstream_id)
+    assert record["outcome"] == fault
+    assert "".join(parts).strip() and len(parts) <= record["tokens_sent"]
 
 
 async def _pieces(*, reader_delay_s: float) -> tuple[list[str], int | None]:

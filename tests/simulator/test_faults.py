@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -93,6 +94,39 @@ async def test_stall_sends_a_few_tokens_then_nothing(
     assert record["fault"] == "stall" and record["outcome"] == "client_disconnected"
     assert 0 < len(contents) == record["tokens_sent"] < record["completion_tokens"]
     assert set(finish_reasons) == {None}
+
+
+@pytest.mark.parametrize(("fault", "raised"), [("malformed", json.JSONDecodeError),
+                                               ("reset", openai.APIConnectionError)])  # fmt: skip
+async def test_a_broken_stream_sends_a_few_tokens_then_breaks(
+    simulator: SimulatorChild, client: AsyncOpenAI, fault: str, raised: type[Exception]
+) -> None:
+    """"malformed": a line that is not JSON where the next chunk should be; "reset": the
+    connection dropped mid-stream. Either way no finish reason and no [DONE] arrive."""
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=QUESTION, stream=True, extra_headers={"X-Sim-Fault": fault}
+    )
+    completion_ids, contents = set(), []
+    with pytest.raises(raised):
+        async for chunk in stream:
+            completion_ids.add(chunk.id)
+            contents += [chunk.choices[0].delta.content] if chunk.choices[0].delta.content else []
+            assert chunk.choices[0].finish_reason is None
+    (completion_id,) = completion_ids
+    record = await _record_of(simulator, completion_id)
+    assert record["fault"] == fault and record["outcome"] == fault
+    assert 0 < len(contents) == record["tokens_sent"] < record["completion_tokens"]
+    # The server itself is unharmed: the next request is answered whole.
+    reply = await client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION)
+    assert reply.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("fault", ["malformed", "reset"])
+async def test_a_broken_body_is_half_a_completion(client: AsyncOpenAI, fault: str) -> None:
+    with pytest.raises((json.JSONDecodeError, openai.APIError, httpx.HTTPError)):
+        await client.chat.completions.create(
+            model="gpt-4o-mini", messages=QUESTION, extra_headers={"X-Sim-Fault": fault}
+        )
 
 
 async def test_timeout_holds_the_connection_without_a_byte(
