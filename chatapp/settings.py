@@ -93,8 +93,12 @@ else:
         )
     }
 # A connection pool: under ASGI, Django closes connections around each async ORM hop, and
-# opening a fresh PostgreSQL connection costs ~10 ms that a user would wait for.
+# opening a fresh PostgreSQL connection costs ~10 ms that a user would wait for. Each connection
+# is checked as it is handed out (one empty statement): after PostgreSQL restarted or cut its
+# connections, the pool replaces the dead ones instead of failing a request on each.
+# (Django's CONN_HEALTH_CHECKS gives the pool psycopg_pool's check.)
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # pgvector 0.8's iterative index scans for every HNSW search: a search filtered by scope or
 # owner keeps walking the graph until it has its rows. And a wider search than pgvector's
 # default ef_search of 40: at 1M cache entries in one scope, 40 found 78-85% of the exact top 3
