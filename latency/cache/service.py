@@ -3,6 +3,7 @@ entry's learned threshold), remember a fresh answer, and forget entries (changed
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,9 +65,9 @@ async def cache_lookup(
     on_exact_miss: Callable[[], Awaitable[None]] | None = None,
 ) -> CacheLookup:
     """Exact tier, then semantic tier. `on_exact_miss` (the speculative model call) runs once
-    the exact tier has missed, as the semantic search goes to the database: an exact hit then
-    starts no upstream call, and the call's set-up on this loop overlaps PostgreSQL's search
-    instead of delaying the embedding."""
+    the exact tier has missed, while the question is embedded on the embedding thread: an exact
+    hit starts no upstream call, and a miss's call leaves without waiting for the embedding
+    (~6 ms alone here, 10-16 ms in a loaded web process) or the search after it."""
     lookup = CacheLookup(hit=None, normalized=query_normalize(text=query))
     if settings.exact_cache:
         with trace.stage("exact_cache"):
@@ -78,13 +79,18 @@ async def cache_lookup(
     semantic = settings.semantic_cache and query_embed_ready()
     if settings.semantic_cache and not semantic:
         trace.set(cache_note="semantic tier skipped: the embedding model is still loading")
-    if semantic:
-        with trace.stage("embed"):
-            lookup.embedding = await query_embed(text=query)
-    if on_exact_miss is not None:
-        await on_exact_miss()
-    if not semantic:
-        return lookup
+    embedding = asyncio.ensure_future(_embed_timed(query, trace)) if semantic else None
+    try:
+        if on_exact_miss is not None:
+            await on_exact_miss()
+        if embedding is None:
+            return lookup
+        lookup.embedding = await embedding
+    finally:
+        if embedding is not None and not embedding.done():
+            embedding.cancel()  # the call's set-up failed, or the request was stopped
+        elif embedding is not None and not embedding.cancelled():
+            embedding.exception()  # seen here, so never logged as lost if nobody awaited it
     with trace.stage("semantic_lookup"):
         candidates = await cache_semantic_candidates(scope=scope, embedding=lookup.embedding)
         for candidate in candidates:
@@ -112,6 +118,11 @@ async def cache_lookup(
             lookup.hit = CacheHit(candidate=candidate, tier="semantic", reason="verified")
             break
     return lookup
+
+
+async def _embed_timed(query: str, trace: TraceRecorder) -> np.ndarray:
+    with trace.stage("embed"):
+        return await query_embed(text=query)
 
 
 async def cache_remember(

@@ -175,6 +175,32 @@ async def test_speculative_mode_cancels_the_model_call_on_a_hit(simulator) -> No
     assert all(r["outcome"] != "ok" for r in records), "a started call must be cancelled"
 
 
+async def test_a_miss_calls_the_model_without_waiting_for_the_embedding(
+    simulator, monkeypatch,  # noqa: ANN001
+) -> None:  # fmt: skip
+    """The speculative call leaves once the exact tier has missed: a busy embedding thread (here
+    the real embedding, held 0.3 s longer) delays the semantic search, not the model's answer."""
+    import asyncio
+
+    from latency.cache import service
+
+    real, embedded_at = service.query_embed, []
+
+    async def busy_embed(*, text: str):  # noqa: ANN202
+        vector = await real(text=text)
+        await asyncio.sleep(0.3)
+        embedded_at.append(time.time())
+        return vector
+
+    await _settings(speculative_cache=True)
+    monkeypatch.setattr(service, "query_embed", busy_embed)
+    calls = len(simulator.log())
+    answer = await _ask("Why is the sky blue at noon?")
+    assert answer.outcome.cache == "miss" and answer.text
+    (record,) = simulator.log()[calls:]
+    assert record["started_ts"] < embedded_at[0] - 0.2, (record["started_ts"], embedded_at)
+
+
 async def test_a_cold_embedding_model_skips_the_semantic_tier(monkeypatch) -> None:  # noqa: ANN001
     """While the model loads at start, questions go straight to the model instead of waiting."""
     from latency.cache import service
