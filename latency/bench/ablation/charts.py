@@ -6,20 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
+from latency.bench.plots import figure_save, pyplot
 
 
 def distribution_chart_write(
     *, path: Path, result: dict[str, Any], title: str
 ) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     arms = result["arms"]
     totals = [[s["total_ms"] for s in result["samples"]
                if s["arm"] == arm["key"] and s["state"] == "done"] or [0.0] for arm in arms]
@@ -41,12 +34,12 @@ def distribution_chart_write(
     axis.set_title(title)
     axis.legend()
     axis.grid(axis="y", alpha=0.3)
-    return _save(figure, plt, path)
+    return figure_save(figure, plt, path)
 
 
 def p95_chart_write(*, path: Path, result: dict[str, Any], summaries: dict[str, Any],
                     title: str) -> Path:  # fmt: skip
-    plt = _pyplot()
+    plt = pyplot()
     arms = result["arms"]
     p95 = [summaries[a["key"]]["total_ms"].get("p95", 0) for a in arms]
     ttft50 = [summaries[a["key"]]["ttft_ms"].get("p50", 0) for a in arms]
@@ -69,11 +62,11 @@ def p95_chart_write(*, path: Path, result: dict[str, Any], summaries: dict[str, 
     axis.set_title(title)
     axis.legend()
     axis.grid(axis="y", alpha=0.3)
-    return _save(figure, plt, path)
+    return figure_save(figure, plt, path)
 
 
 def own_share_chart_write(*, path: Path, sweep: dict[str, Any], title: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     users = sorted(sweep, key=int)
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for key, style, name in (("p50", "-o", "own share P50"), ("p95", "-s", "own share P95")):
@@ -87,12 +80,4 @@ def own_share_chart_write(*, path: Path, sweep: dict[str, Any], title: str) -> P
     axis.set_title(title)
     axis.legend()
     axis.grid(alpha=0.3)
-    return _save(figure, plt, path)
-
-
-def _save(figure: Any, plt: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return figure_save(figure, plt, path)

@@ -179,3 +179,11 @@ def phase_summary(*, phase: Phase, hedged: set[str], arrived: list[Arrived] | No
         own = [s.own_ms for s in joined if s.client == client]
         summary[f"{client}_own_ttft_ms"] = percentiles(own)
     return summary
+
+
+def phase_timeline(*, phase: Phase) -> list[list[Any]]:
+    """Each arrival as [seconds after the phase began, client TTFT ms, own ms, done], in the
+    order they came (TTFT and own are None where there were none): the charts' points."""
+    rows = [[round(a.at - phase.started_at, 3), a.sample.ttft_ms, a.sample.own_ms,
+             a.sample.state == "done"] for a in phase.arrived]  # fmt: skip
+    return sorted(rows, key=lambda row: row[0])

@@ -6,6 +6,7 @@ under the same load. Writes its results as JSON for run.py."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -13,6 +14,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from django.db import connections
 
 from latency.bench.ablation.clients import Target
 from latency.bench.child import child_main
@@ -22,11 +25,25 @@ from latency.bench.load.arrivals import (
     phase_join,
     phase_rows_needed,
     phase_summary,
+    phase_timeline,
     rows_make,
 )
 from latency.bench.load.background import background_during, works_dicts
-from latency.bench.load.faults import fault_outcome, postgres_fault, redis_fault, workers_fault
-from latency.bench.load.holdings import BENCH_APPLICATION, holdings_compare, holdings_snapshot
+from latency.bench.load.faults import (
+    ENDPOINT_FAULTS,
+    endpoint_fault,
+    fault_outcome,
+    postgres_fault,
+    postgres_restart_fault,
+    redis_fault,
+    workers_fault,
+)
+from latency.bench.load.holdings import (
+    BENCH_APPLICATION,
+    HoldingsSampler,
+    holdings_compare,
+    holdings_snapshot,
+)
 from latency.bench.load.ledger import answers_kept, messages_ledger
 from latency.testing.processes import Child
 from latency.testing.serve import ServeChild, serve_start
@@ -137,10 +154,11 @@ def soak_run(
     before = holdings_snapshot(serve=serve)
     say(f"soak: {rate:.2f} req/s for {seconds:.0f} s, uploads and batch jobs in the "
               "second and fourth quarters")  # fmt: skip
-    phase, works = asyncio.run(load_with_background(
-        target=target, serve=serve, name="soak", rate=rate, seconds=seconds, quarters=(1, 3),
-        options=options, seed=7,
-    ))  # fmt: skip
+    with HoldingsSampler(serve=serve, every_s=options["sample_every_s"]) as sampler:
+        phase, works = asyncio.run(load_with_background(
+            target=target, serve=serve, name="soak", rate=rate, seconds=seconds,
+            quarters=(1, 3), options=options, seed=7,
+        ))  # fmt: skip
     hedged = phase_join(phase=phase)
     time.sleep(options["settle_s"])
     after = holdings_snapshot(serve=serve)
@@ -156,6 +174,8 @@ def soak_run(
         "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at),
         "holdings": holdings_compare(before=before, after=after),
         "background": works_dicts(works),
+        "started_at": phase.started_at, "timeline": phase_timeline(phase=phase),
+        "samples": sampler.rows,
     }  # fmt: skip
 
 
@@ -181,8 +201,12 @@ def faults_run(
             items=options["batch_items"], timeout_s=options["work_timeout_s"]),
         "redis_restarted": lambda: redis_fault(serve=serve, pre_s=pre, down_s=down,
                                                restarted=restarted),
+        "postgres_restarted": lambda: postgres_restart_fault(pre_s=pre),
         "postgres_unreachable": lambda: postgres_fault(pre_s=pre, down_s=down),
     }  # fmt: skip
+    for name, rate_name in ENDPOINT_FAULTS.items():
+        faults[name] = functools.partial(endpoint_fault, serve=serve, rate_name=rate_name,
+                                         pre_s=pre, down_s=down)  # fmt: skip
     results = {}
     for index, (name, fault) in enumerate(faults.items()):
         say(f"fault under load: {name}, {rate:.2f} req/s")
@@ -194,6 +218,7 @@ def faults_run(
             target=target, serve=serve, name=name, rate=rate, seconds=seconds, rows=rows,
             seed=300 + index, fault=fault,
         ))  # fmt: skip
+        connections.close_all()  # this thread's own, cut by a restart: the pool hands a live one
         hedged = phase_join(phase=phase)
         time.sleep(options["settle_s"])
         outcome = fault_outcome(phase=phase, began=began, ended=ended, hedged=hedged)
@@ -201,7 +226,10 @@ def faults_run(
         # of the first fault among them): a database or Redis away makes none exit.
         outcome["process_exits"] = serve_exits(serve=serve)[len(exits_before):]
         results[name] = {**notes, **outcome, "rate": round(rate, 3),
-                         "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at)}
+                         "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at),
+                         "window_s": [round(began - phase.started_at, 2),
+                                      round(ended - phase.started_at, 2)],
+                         "timeline": phase_timeline(phase=phase)}  # fmt: skip
         say(f"  {name}: {outcome['errors_since']} errors of {outcome['requests_since']} "
                   f"since the fault ({outcome['saw']}), {outcome['hung']} hung, requests "
                   f"succeed again {outcome['recovery_s']} s after its end; {notes}")
@@ -243,7 +271,10 @@ def _measure(options: dict[str, Any]) -> dict[str, Any]:
         restarted: list[Child] = []
         try:
             target = Target(url=serve.url, session=session, api_key=key, user=user)
-            phase_run(target=target, serve=serve, name="warm-up", rate=2.0, seconds=3.0, seed=1)
+            # Untimed: the first requests of a process pay once for what later ones reuse
+            # (lazy imports, the ONNX session's first runs, pools, PostgreSQL's buffers).
+            phase_run(target=target, serve=serve, name="warm-up", rate=2.0,
+                      seconds=options["warm_s"], seed=1)  # fmt: skip
             parts, run = options["parts"], {"web_processes": count}
             if "ramp" in parts:
                 run["ramp"] = ramp_run(target=target, serve=serve, options=options)

