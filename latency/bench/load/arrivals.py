@@ -181,9 +181,12 @@ def phase_summary(*, phase: Phase, hedged: set[str], arrived: list[Arrived] | No
     return summary
 
 
-def phase_timeline(*, phase: Phase) -> list[list[Any]]:
+def phase_timeline(*, phase: Phase, hedged: set[str]) -> list[list[Any]]:
     """Each arrival as [seconds after the phase began, client TTFT ms, own ms, done], in the
-    order they came (TTFT and own are None where there were none): the charts' points."""
-    rows = [[round(a.at - phase.started_at, 3), a.sample.ttft_ms, a.sample.own_ms,
+    order they came: the charts' points. TTFT and own are None where there were none; own is
+    None for a hedged request too, as in phase_summary (its winner started a hedge delay late,
+    ~300 ms, so its plan is no reference: ~3% of a soak's arrivals)."""
+    rows = [[round(a.at - phase.started_at, 3), a.sample.ttft_ms,
+             None if a.sample.upstream_id in hedged else a.sample.own_ms,
              a.sample.state == "done"] for a in phase.arrived]  # fmt: skip
     return sorted(rows, key=lambda row: row[0])

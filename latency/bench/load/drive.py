@@ -174,7 +174,7 @@ def soak_run(
         "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at),
         "holdings": holdings_compare(before=before, after=after),
         "background": works_dicts(works),
-        "started_at": phase.started_at, "timeline": phase_timeline(phase=phase),
+        "started_at": phase.started_at, "timeline": phase_timeline(phase=phase, hedged=hedged),
         "samples": sampler.rows,
     }  # fmt: skip
 
@@ -229,7 +229,7 @@ def faults_run(
                          "kept": answers_kept(user_id=target.user.pk, since_ts=phase.started_at),
                          "window_s": [round(began - phase.started_at, 2),
                                       round(ended - phase.started_at, 2)],
-                         "timeline": phase_timeline(phase=phase)}  # fmt: skip
+                         "timeline": phase_timeline(phase=phase, hedged=hedged)}  # fmt: skip
         say(f"  {name}: {outcome['errors_since']} errors of {outcome['requests_since']} "
                   f"since the fault ({outcome['saw']}), {outcome['hung']} hung, requests "
                   f"succeed again {outcome['recovery_s']} s after its end; {notes}")
