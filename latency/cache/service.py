@@ -27,6 +27,7 @@ from latency.cache.store import (
 )
 from latency.cache.verify.verifier import cache_hit_verify_async
 from latency.core.background import background_spawn
+from latency.embeddings.batcher import EmbeddingQueueFull
 from latency.embeddings.service import query_embed, query_embed_ready
 from latency.models import CacheEntry, StrategySettings
 from latency.observability.tracing import TraceRecorder
@@ -67,7 +68,8 @@ async def cache_lookup(
     """Exact tier, then semantic tier. `on_exact_miss` (the speculative model call) runs once
     the exact tier has missed, while the question is embedded on the embedding thread: an exact
     hit starts no upstream call, and a miss's call leaves without waiting for the embedding
-    (~6 ms alone here, 10-16 ms in a loaded web process) or the search after it."""
+    (~6 ms alone here, 10-16 ms in a loaded web process) or the search after it. A full
+    embedding queue (overload) skips the semantic tier, as a model still loading does."""
     lookup = CacheLookup(hit=None, normalized=query_normalize(text=query))
     if settings.exact_cache:
         with trace.stage("exact_cache"):
@@ -85,7 +87,11 @@ async def cache_lookup(
             await on_exact_miss()
         if embedding is None:
             return lookup
-        lookup.embedding = await embedding
+        try:
+            lookup.embedding = await embedding
+        except EmbeddingQueueFull:  # overloaded: answer from the model rather than wait or fail
+            trace.set(cache_note="semantic tier skipped: the embedding queue is full")
+            return lookup
     finally:
         if embedding is not None and not embedding.done():
             embedding.cancel()  # the call's set-up failed, or the request was stopped
@@ -140,7 +146,10 @@ async def cache_remember(
     if embedding is None:
         if not query_embed_ready():
             return None  # not worth a wait: the next identical question will be stored
-        embedding = await query_embed(text=query)
+        try:
+            embedding = await query_embed(text=query)
+        except EmbeddingQueueFull:
+            return None  # the answer is given; storing it can wait for its next asking
     entry = await cache_store(
         scope=scope,
         query=query,

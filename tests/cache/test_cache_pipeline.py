@@ -201,6 +201,31 @@ async def test_a_miss_calls_the_model_without_waiting_for_the_embedding(
     assert record["started_ts"] < embedded_at[0] - 0.2, (record["started_ts"], embedded_at)
 
 
+async def test_a_full_embedding_queue_answers_from_the_model(monkeypatch) -> None:  # noqa: ANN001
+    """Overload: the embedding queue refuses the question. The answer comes from the model, the
+    trace says why the semantic tier was skipped, and once the queue has room the question is
+    cached as usual."""
+    from latency.cache import service
+    from latency.embeddings.batcher import EmbeddingQueueFull
+    from latency.models import RequestTrace
+    from latency.observability.tracing import trace_saves_wait
+
+    async def full(*, text: str):  # noqa: ANN202
+        raise EmbeddingQueueFull("embedding queue is full (256 texts waiting)")
+
+    real = service.query_embed
+    monkeypatch.setattr(service, "query_embed", full)
+    answer = await _ask("How many moons does Neptune have?")
+    assert answer.outcome.cache == "miss" and answer.text
+    await trace_saves_wait()
+    trace = await RequestTrace.objects.order_by("-id").afirst()
+    assert trace is not None and trace.status == "ok"
+    assert trace.cache_note == "semantic tier skipped: the embedding queue is full"
+    monkeypatch.setattr(service, "query_embed", real)
+    assert (await _ask("How many moons does Neptune have?")).outcome.cache == "miss"
+    assert (await _ask("How many moons does Neptune have?")).outcome.cache == "hit"
+
+
 async def test_a_cold_embedding_model_skips_the_semantic_tier(monkeypatch) -> None:  # noqa: ANN001
     """While the model loads at start, questions go straight to the model instead of waiting."""
     from latency.cache import service
