@@ -4,6 +4,9 @@ between markers and replaces only that, so scenarios do not overwrite each other
 from __future__ import annotations
 
 import re
+import shlex
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +43,22 @@ def markdown_table(*, header: tuple[str, ...] | list[str], rows: list[list[Any]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def bench_command(*, scenario: str) -> str:
+    """The command line that ran this bench (or the plain one, when a test or a child ran it)."""
+    if "latency_bench" in " ".join(sys.argv):
+        return shlex.join(["python", *sys.argv])
+    return f"python manage.py latency_bench {scenario}"
+
+
+def targets_markdown(*, targets: dict[str, Any], value: Callable[[Any], Any] = lambda v: v) -> str:
+    """The targets (latency.bench.report.Target) as a table: value, goal, unit, met."""
+    rows = [[name, value(t.value), t.target, t.unit, t.as_dict()["met"]]
+            for name, t in targets.items()]  # fmt: skip
+    return markdown_table(header=["target", "value", "goal", "unit", "met"], rows=rows)
+
+
+def charts_markdown(*, charts: list[Path], root: Path) -> str:
+    """The charts as images, by their path from `root` (BENCHMARKS.md's folder)."""
+    return "\n\n".join(f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in charts)

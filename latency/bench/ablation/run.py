@@ -4,8 +4,6 @@ the client under open-loop load, beside the article's figures; table, charts, BE
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,7 +20,13 @@ from latency.bench.ablation.report import (
     table_rows,
     targets_compute,
 )
-from latency.bench.benchmarks_md import benchmarks_section_write, markdown_table
+from latency.bench.benchmarks_md import (
+    bench_command,
+    benchmarks_section_write,
+    charts_markdown,
+    markdown_table,
+    targets_markdown,
+)
 from latency.bench.child import child_run
 from latency.bench.report import Target, cpu_model, machine_info, table_print, targets_print
 from latency.testing.processes import ROOT
@@ -111,10 +115,7 @@ def _markdown(*, results: dict[str, Any], rows: list[list[Any]], sweep_rows: lis
     from latency.bench.ablation.method import METHOD
 
     machine = results["machine"]
-    command = shlex.join(["python", *sys.argv]) if "latency_bench" in " ".join(sys.argv) else (
-        "python manage.py latency_bench ablation")  # fmt: skip
-    target_rows = [[n, t.value, t.target, t.unit, t.as_dict()["met"]] for n, t in targets.items()]
-    images = "\n\n".join(f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in charts)
+    command = bench_command(scenario="ablation")
     return "\n\n".join([
         "## Ablation: the seed article's strategies one by one",
         f"**{'Quick run (`--quick`): too few samples for stable tails' if results['quick'] else 'Full run'}.** "  # noqa: E501
@@ -126,9 +127,8 @@ def _markdown(*, results: dict[str, Any], rows: list[list[Any]], sweep_rows: lis
         f"### {title}", markdown_table(header=HEADER, rows=rows),
         "### The app's own share of TTFT against concurrency (default arm)",
         markdown_table(header=SWEEP_HEADER, rows=sweep_rows),
-        "### Targets", markdown_table(header=["target", "value", "goal", "unit", "met"],
-                                      rows=target_rows),  # fmt: skip
-        "### Charts", images,
+        "### Targets", targets_markdown(targets=targets),
+        "### Charts", charts_markdown(charts=charts, root=root),
     ])  # fmt: skip
 
 

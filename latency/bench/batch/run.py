@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,7 +14,12 @@ from django.conf import settings
 
 from latency.bench.batch.arms import INSTRUCTION
 from latency.bench.batch.child import DATABASE
-from latency.bench.benchmarks_md import benchmarks_section_write, markdown_table
+from latency.bench.benchmarks_md import (
+    bench_command,
+    benchmarks_section_write,
+    markdown_table,
+    targets_markdown,
+)
 from latency.bench.cache.run import child_run
 from latency.bench.report import Target, cpu_model, machine_info, table_print
 from latency.testing.processes import ROOT
@@ -135,13 +138,10 @@ def _kill_line(kill: dict[str, Any]) -> str:
 
 def _markdown(*, results: dict[str, Any], rows: list[list[Any]],
               targets: dict[str, Target]) -> str:  # fmt: skip
-    command = shlex.join(["python", *sys.argv]) if "latency_bench" in " ".join(sys.argv) else (
-        "python manage.py latency_bench batch")  # fmt: skip
+    command = bench_command(scenario="batch")
     chat, items = results["chat"], results["items"]
     machine = {**machine_info(), "cpu_model": cpu_model()}
     realism = ", ".join(f"{k} {v}" for k, v in results["realism"].items())
-    target_rows = [[n, f"{t.value:.3g}", t.target, t.unit, t.as_dict()["met"]]
-                   for n, t in targets.items()]  # fmt: skip
     return "\n\n".join([
         "## Batch jobs: throughput, tokens, correctness, chat beside a job, a killed worker",
         f"Machine: {machine['cpus']} cores, {machine['cpu_model']}, load average "
@@ -168,6 +168,5 @@ def _markdown(*, results: dict[str, Any], rows: list[list[Any]],
         "### A worker killed halfway\n\nA `manage.py batch_worker` killed with SIGKILL once "
         "half the job's items are answered; the next worker is the one `manage.py serve` "
         f"starts (as running `make run` again would): {_kill_line(results['kill'])}.",
-        "### Targets", markdown_table(header=["target", "value", "goal", "unit", "met"],
-                                      rows=target_rows),  # fmt: skip
+        "### Targets", targets_markdown(targets=targets, value=lambda v: f"{v:.3g}"),
     ])  # fmt: skip

@@ -78,15 +78,15 @@ def _soak_print(out: TextIO, run: dict[str, Any]) -> None:
         ["process", "pid", "RSS before MB", "after", "growth", "open files before", "after",
          "in pools", "outside", "sockets changed (peer: after - before)"],
         [[p["name"], p["pid"], p["rss_before_mb"], p["rss_after_mb"], p["rss_growth_mb"],
-          p["fds_before"], p["fds_after"], f"{p.get('fds_growth_pooled', 0):+d}",
-          f"{p.get('fds_growth_outside_pools', p['fds_after'] - p['fds_before']):+d}",
+          p["fds_before"], p["fds_after"], f"{p['fds_growth_pooled']:+d}",
+          f"{p['fds_growth_outside_pools']:+d}",
           ", ".join(f"{k} {v:+d}" for k, v in p.get("peers_grown", {}).items()) or "-"]
          for p in holdings["processes"]],
     )  # fmt: skip
     rows = holdings["processes"]
     grown = sum(p["fds_after"] - p["fds_before"] for p in rows)
     out.write(f"open files, after - before: {grown:+d} in all, "
-              f"{sum(p.get('fds_growth_pooled', 0) for p in rows):+d} of them "
+              f"{sum(p['fds_growth_pooled'] for p in rows):+d} of them "
               "connections in pools (to PostgreSQL, Redis and the upstream, and those servers' "
               "ends)\n")  # fmt: skip
     out.write(f"PostgreSQL connections of the app: before {holdings['postgres_before']}, after "
@@ -160,8 +160,7 @@ def _soak_targets(soak: dict[str, Any]) -> dict[str, Target]:
     # A pool's connections are bounded by what its process needed at once, not by time: an idle
     # moment finds them one up or down (holdings.POOLED_PEERS). The leak check counts the rest;
     # the pooled ones are reported beside it, and PostgreSQL's own count is a target.
-    outside = sum(p.get("fds_growth_outside_pools", p["fds_after"] - p["fds_before"])
-                  for p in holdings["processes"])  # fmt: skip
+    outside = sum(p["fds_growth_outside_pools"] for p in holdings["processes"])
     targets = {
         "soak_errors": Target(soak["all"]["errors"], 0, "requests"),
         "soak_lost_messages": Target(soak["ledger"]["lost"], 0, "answers"),

@@ -7,15 +7,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.conf import settings
 
-from latency.bench.benchmarks_md import benchmarks_section_write, markdown_table
+from latency.bench.benchmarks_md import (
+    bench_command,
+    benchmarks_section_write,
+    charts_markdown,
+    targets_markdown,
+)
 from latency.bench.child import child_run
 from latency.bench.load.charts import faults_chart_write, memory_chart_write, soak_chart_write
 from latency.bench.load.drive import DATABASE
@@ -117,10 +120,7 @@ def _charts_write(*, root: Path, results: dict[str, Any]) -> list[Path]:
 
 def _markdown(*, results: dict[str, Any], tables: str, targets: dict[str, Target],
               charts: list[Path], root: Path, quick: bool, elapsed_s: float) -> str:  # fmt: skip
-    command = (shlex.join(["python", *sys.argv]) if "latency_bench" in " ".join(sys.argv)
-               else "python manage.py latency_bench load")  # fmt: skip
-    target_rows = [[n, t.value, t.target, t.unit, t.as_dict()["met"]] for n, t in targets.items()]
-    images = "\n\n".join(f"![{p.stem}]({p.relative_to(root).as_posix()})" for p in charts)
+    command = bench_command(scenario="load")
     kind = "Quick run (`--quick`): seconds, not minutes; no stable tails" if quick else "Full run"
     return "\n\n".join([
         "## Load: capacity, a soak beside uploads and batch jobs, faults under load",
@@ -130,7 +130,6 @@ def _markdown(*, results: dict[str, Any], tables: str, targets: dict[str, Target
         f"`{command}`. Took {elapsed_s:.0f} s.",
         METHOD,
         "### Tables", f"```\n{tables.strip()}\n```",
-        "### Targets", markdown_table(header=["target", "value", "goal", "unit", "met"],
-                                      rows=target_rows),  # fmt: skip
-        "### Charts", images,
+        "### Targets", targets_markdown(targets=targets),
+        "### Charts", charts_markdown(charts=charts, root=root),
     ])  # fmt: skip
