@@ -1,4 +1,5 @@
-"""ASGI entry: HTTP through Django; websockets through Channels, origin and session checked."""
+"""ASGI entry: HTTP through Django; websockets through Channels, origin and session checked (a
+database fault closes a socket with 1013 and a reason)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatapp.lean import HttpByPath, LeanASGIHandler  # noqa: E402
 from chatapp.routing import websocket_urlpatterns  # noqa: E402
+from chatapp.websocket_faults import DatabaseFaultClose  # noqa: E402
 from chatapp.websocket_origin import OriginValidator  # noqa: E402
 from latency.core.memory import startup_objects_freeze  # noqa: E402
 from latency.core.tokens import tokens_warm  # noqa: E402
@@ -45,6 +47,8 @@ threading.Thread(target=_warm_then_freeze, args=(embeddings_warm_in_background()
 application = ProtocolTypeRouter(
     {
         "http": HttpByPath(pages=django_application, machines=LeanASGIHandler()),
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(
+            DatabaseFaultClose(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

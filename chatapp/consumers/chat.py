@@ -37,6 +37,7 @@ from latency.pipeline.coalesce import events_coalesced
 
 TEMPLATE = "chat/conversation.html"
 FAILED_NOTICE = "Sorry, something went wrong; please try again."
+FLOOD_NOTICE = "Too many messages: slow down."
 logger = logging.getLogger(__name__)
 
 
@@ -66,8 +67,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         received_at = time.perf_counter()
         if self.frames_pace.take():
             # A flood, not a person: stop reading it (the answer in flight, if any, is cancelled
-            # and saved as stopped by disconnect).
-            return await self.close(code=1008, reason="Too many messages: slow down.")
+            # and saved as stopped by disconnect). The notice says why: daphne drops a close's
+            # reason.
+            await self.notice_send(FLOOD_NOTICE)
+            return await self.close(code=1008, reason=FLOOD_NOTICE)
         try:
             frame = frame_parse(
                 text=text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES,

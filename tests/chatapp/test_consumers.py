@@ -276,6 +276,7 @@ async def test_a_flood_of_frames_closes_the_socket_and_the_server_serves_on(sett
         await communicator.send_to(text_data="not json")
         assert "could not read" in await communicator.receive_from(timeout=5)
     await communicator.send_to(text_data="not json")
+    assert "Too many messages: slow down." in await communicator.receive_from(timeout=5)
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 1008,
                       "reason": "Too many messages: slow down."}  # fmt: skip
