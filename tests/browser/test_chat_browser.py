@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from latency.testing.browser import page_sign_up
 
 # No django_db mark: Playwright's sync API runs an event loop in this thread, so the test never
@@ -29,7 +31,8 @@ def test_answer_streams_into_the_page_and_stop_keeps_a_partial(live_app, browser
     page.wait_for_function("document.querySelector('[ws-connect]') !== null")
     page.evaluate(RECORD_GROWTH)
 
-    page.fill("#composer textarea", "How do websockets keep latency low?")
+    # A question of its own: another test's same question would be a cache hit, whole at once.
+    page.fill("#composer textarea", f"How do websockets keep latency low ({uuid.uuid4().hex[:8]})?")
     page.keyboard.press("Enter")
     done = page.wait_for_selector('article.assistant[data-state="done"]', timeout=20_000)
     growth = [n for n in page.evaluate("window.__growth") if n > 0]
@@ -78,3 +81,24 @@ def test_other_users_cannot_open_my_conversation(live_app, browser):  # noqa: AN
     response = intruder.goto(conversation_url)
     assert response.status == 404
     intruder.close()
+
+
+def test_a_socket_the_server_closes_says_why_on_the_page(live_app, browser):  # noqa: ANN001
+    # A flood of frames (here, the composer submitted 60 times at once) ends the socket with 1008;
+    # the page says why rather than going quiet (daphne passes no close reason on).
+    page = browser.new_context(bypass_csp=True).new_page()
+    page_sign_up(page=page, base_url=live_app.url)
+    page.click("#new-conversation")
+    page.wait_for_selector("#composer textarea")
+    page.wait_for_function("document.querySelector('[ws-connect]') !== null")
+    page.wait_for_timeout(500)  # the socket opens
+    page.evaluate(
+        "() => { const form = document.getElementById('composer');"
+        " for (let i = 0; i < 60; i++) {"
+        " form.querySelector('textarea').value = 'again ' + i; form.requestSubmit(); } }"
+    )
+    page.wait_for_function(
+        "() => document.getElementById('notices').textContent.includes('Too many messages')",
+        timeout=20_000,
+    )
+    page.close()
