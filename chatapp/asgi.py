@@ -1,5 +1,5 @@
 """ASGI entry: HTTP through Django; websockets through Channels, origin and session checked (a
-database fault closes a socket with 1013 and a reason)."""
+socket that meets a database fault gets a notice and a 1013 close: chatapp.websocket_faults)."""
 
 from __future__ import annotations
 

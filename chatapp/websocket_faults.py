@@ -1,4 +1,4 @@
-"""Websocket middleware: a socket that meets a database fault ends with a close that says so.
+"""Websocket middleware: a socket that meets a database fault is told so, then closed with 1013.
 
 Channels resolves the session's user from the database before any consumer runs, and a consumer
 reads the conversation as it connects; with PostgreSQL unreachable either raised out of the
