@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-from django.db import Error as DatabaseError
-from django.template.loader import render_to_string
+from django.db import InterfaceError, OperationalError
+
+from chatapp.consumers.chat import notice_html
 
 DATABASE_DOWN = 1013
 DATABASE_DOWN_REASON = "The service cannot reach its database just now: try again in a moment."
@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class DatabaseFaultClose:
-    """ASGI middleware for websockets: a database error out of `application` ends the socket
-    with a notice and DATABASE_DOWN instead of dropping the connection."""
+    """ASGI middleware for websockets: the database unreachable (OperationalError or
+    InterfaceError) out of `application` ends the socket with a notice and DATABASE_DOWN
+    instead of dropping the connection; any other error goes on as before."""
 
     def __init__(self, application: Any) -> None:
         self.application = application
@@ -40,15 +41,13 @@ class DatabaseFaultClose:
 
         try:
             return await self.application(scope, receive, tracked)
-        except (DatabaseError, psycopg.Error) as error:
+        except (OperationalError, InterfaceError) as error:  # the database away, as elsewhere
             logger.warning("websocket %s ended by a database fault: %s", scope.get("path"), error)
             if state["websocket.close"]:
                 return None
             if not state["websocket.accept"]:
                 await send({"type": "websocket.accept"})
-            notice = render_to_string("chat/conversation.html#notice",
-                                      {"notice": DATABASE_DOWN_REASON})  # fmt: skip
-            await send({"type": "websocket.send", "text": notice})
+            await send({"type": "websocket.send", "text": notice_html(DATABASE_DOWN_REASON)})
             await send({"type": "websocket.close", "code": DATABASE_DOWN,
                         "reason": DATABASE_DOWN_REASON})  # fmt: skip
             return None

@@ -235,10 +235,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await task
 
     async def notice_send(self, text: str) -> None:
-        await self.fragment_send("notice", notice=text)
+        await self.send(text_data=notice_html(text))
 
     async def fragment_send(self, partial: str, **context: object) -> None:
         await self.send(text_data=render_to_string(f"{TEMPLATE}#{partial}", context))
+
+
+def notice_html(text: str) -> str:
+    """A notice for the chat page (appended to its notices, out of band)."""
+    return render_to_string(f"{TEMPLATE}#notice", {"notice": text})
 
 
 async def _closed(events: AsyncIterator[Event]) -> None:
