@@ -307,13 +307,15 @@ def process_cpu_ns(*, pid: int) -> int:
 
 
 def cpu_silence_ms(
-    *, pid: int, window_s: float = 0.6, poll_s: float = 0.002, busy_share: float = 0.5
+    *, pid: int, window_s: float = 0.6, poll_s: float = 0.02, busy_share: float = 0.5
 ) -> float:
     """From now, when the process last computed within the window, in ms: how long it kept
     generating after a stream was closed. "Computed" is a poll interval in which its threads
-    ran for at least `busy_share` of it (a forward pass keeps a core busy for milliseconds; an
-    idle server's timers and logging take microseconds, which the 10 ms tick accounting of
-    cpu_times would round up to a whole tick at random moments)."""
+    ran for at least `busy_share` of it. Generating, llama.cpp's server used 19-24 ms of every
+    20 ms; idle after a stop, 0-3 ms of every 20 (its housekeeping, about every 100 ms), which
+    polls of 2 ms had counted as busy (a 1 ms burst is half of one): 2.2-2.8 s of "work" after a
+    stop that had halted generation. The 10 ms tick accounting of cpu_times would round such
+    bursts up to a whole tick at random moments."""
     start = time.monotonic()
     used, last_busy, polled = process_cpu_ns(pid=pid), 0.0, start
     while time.monotonic() - start < window_s:
